@@ -1,0 +1,221 @@
+"""Shared fixtures: the answer matrix read from copier.yml, rendered projects,
+and a runner for the Lambda Runtime Interface Emulator (RIE).
+
+Rendering and building are expensive, so every project is rendered once per
+session and shared by the tests that need it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIER = yaml.safe_load((ROOT / "copier.yml").read_text())
+CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
+
+# The questions whose choices span the matrix every test runs over.
+MATRIX_QUESTIONS = ("language", "architecture", "iac")
+
+# Lambda's architecture names and Go's/Docker's.
+GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
+
+
+def choice_values(question: str) -> list:
+    """Every value a question offers, enabled or not, in copier.yml's order."""
+    choices = COPIER[question]["choices"]
+    if isinstance(choices, list):
+        return list(choices)
+    return [c["value"] if isinstance(c, dict) else c for c in choices.values()]
+
+
+def disabled_reason(question: str, value, answers: dict) -> str:
+    """The message a choice's validator gives for these answers ("" = enabled)."""
+    choices = COPIER[question]["choices"]
+    if isinstance(choices, list):
+        return ""
+    for choice in choices.values():
+        if isinstance(choice, dict) and choice["value"] == value:
+            template = jinja2.Environment().from_string(choice.get("validator", ""))
+            return template.render(**answers).strip()
+    return ""
+
+
+def matrix() -> list[dict]:
+    """Every combination of the matrix questions that copier.yml accepts."""
+    combos = []
+    for values in itertools.product(*(choice_values(q) for q in MATRIX_QUESTIONS)):
+        answers = dict(zip(MATRIX_QUESTIONS, values))
+        if not any(disabled_reason(q, answers[q], answers) for q in MATRIX_QUESTIONS):
+            combos.append(answers)
+    return combos
+
+
+def combo_id(answers: dict) -> str:
+    return "-".join(str(answers[q]) for q in MATRIX_QUESTIONS)
+
+
+MATRIX = matrix()
+LANGUAGES = sorted({c["language"] for c in MATRIX})
+
+
+def params(combos, marks_for=None):
+    return [pytest.param(c, id=combo_id(c)) for c in combos]
+
+
+def language_arch_pairs() -> list[dict]:
+    """One combination per language and architecture (the IaC does not change the code)."""
+    seen, pairs = set(), []
+    for c in MATRIX:
+        key = (c["language"], c["architecture"])
+        if key not in seen:
+            seen.add(key)
+            pairs.append(c)
+    return pairs
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def run(cmd, cwd, env=None, timeout=600, check=True) -> subprocess.CompletedProcess:
+    """Run a command, and on failure show its output in the assertion."""
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert proc.returncode == 0, (
+            f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+# Environment for running the generated project's mise tasks here: use the
+# toolchains already on PATH (mise's own downloads cannot work offline) and
+# trust the rendered projects' mise.toml.
+def mise_env(tmp_root: Path) -> dict:
+    return {
+        "MISE_AUTO_INSTALL": "0",
+        "MISE_OFFLINE": "1",
+        "MISE_YES": "1",
+        "MISE_TRUSTED_CONFIG_PATHS": str(tmp_root),
+    }
+
+
+@dataclass
+class Rendered:
+    answers: dict
+    path: Path
+
+
+@pytest.fixture(scope="session")
+def render(copie_session):
+    """render(answers) -> Rendered; each distinct set of answers is rendered once."""
+    cache: dict[str, Rendered] = {}
+
+    def _render(answers: dict) -> Rendered:
+        key = json.dumps(answers, sort_keys=True)
+        if key not in cache:
+            full = {"project_name": "hello-fn", **answers}
+            result = copie_session.copy(extra_answers=full)
+            assert result.exception is None, f"rendering {answers} failed: {result.exception!r}"
+            cache[key] = Rendered(answers=result.answers, path=Path(result.project_dir))
+        return cache[key]
+
+    return _render
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def invoke(port: int, event: bytes, timeout: float = 30) -> dict:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations",
+        data=event,
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listened on port {port} within {timeout}s")
+
+
+@contextmanager
+def emulator(command: list[str], cwd: Path, env: dict | None = None):
+    """Run `command` (the bootstrap) under aws-lambda-rie; yield the invoke port."""
+    port, api_port = free_port(), free_port()
+    (cwd / "build").mkdir(exist_ok=True)
+    log = cwd / "build" / f"rie-{port}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [
+                rie_path(),
+                "--runtime-interface-emulator-address",
+                f"127.0.0.1:{port}",
+                "--runtime-api-address",
+                f"127.0.0.1:{api_port}",
+                *command,
+            ],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, proc)
+            yield port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def rie_path() -> str:
+    path = shutil.which("aws-lambda-rie") or str(Path.home() / "go" / "bin" / "aws-lambda-rie")
+    assert Path(path).exists(), "aws-lambda-rie is missing: run script/bootstrap"
+    return path
+
+
+def assert_cases(port: int, events_dir: Path) -> None:
+    """Every shared case answers as tests/cases.yaml says."""
+    for case in CASES:
+        response = invoke(port, (events_dir / case["event"]).read_bytes())
+        assert response.get("statusCode") == case["status"], (case, response)
+        assert response["headers"]["content-type"] == "application/json", response
+        body = json.loads(response["body"])
+        assert body["status"] == case["status"], body
+        assert body["message"] == case["message"], body
+        time.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,93 @@
+"""Every combination renders into a clean, complete project."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import yaml
+
+from conftest import COPIER, GOARCH, MATRIX, choice_values, params
+
+# Jinja that survived rendering. GitHub Actions' own ${{ }} is not Jinja.
+LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#")
+
+
+def project_files(path):
+    """The rendered files, not what other tests built into build/ or target/."""
+    for f in sorted(path.rglob("*")):
+        parts = f.relative_to(path).parts
+        if f.is_file() and not {".git", "build", "target", "node_modules"} & set(parts):
+            yield f
+
+
+@pytest.mark.parametrize("answers", params(MATRIX))
+def test_no_leftover_jinja(render, answers):
+    project = render(answers).path
+    leftovers = [
+        str(f.relative_to(project))
+        for f in project_files(project)
+        if LEFTOVER_JINJA.search(f.read_text(errors="replace")) or "{%" in f.name or "{{" in f.name
+    ]
+    assert leftovers == []
+    assert not list(project.rglob("*.jinja"))
+
+
+@pytest.mark.parametrize("answers", params(MATRIX))
+def test_scripts_are_executable(render, answers):
+    project = render(answers).path
+    scripts = [f for f in project_files(project) if f.read_bytes().startswith(b"#!")]
+    assert scripts, "the project has no scripts"
+    not_executable = [str(f.relative_to(project)) for f in scripts if not os.access(f, os.X_OK)]
+    assert not_executable == []
+    # Every mise file task is a script.
+    tasks = list((project / ".config" / "mise" / "tasks").rglob("*"))
+    assert all(os.access(t, os.X_OK) for t in tasks if t.is_file())
+
+
+@pytest.mark.parametrize("answers", params(MATRIX))
+def test_only_the_chosen_iac_folder(render, answers):
+    project = render(answers).path
+    for iac in choice_values("iac"):
+        assert (project / iac).is_dir() == (iac == answers["iac"]), iac
+
+
+@pytest.mark.parametrize("answers", params(MATRIX))
+def test_answers_file_records_the_answers(render, answers):
+    rendered = render(answers)
+    recorded = yaml.safe_load((rendered.path / ".copier-answers.yml").read_text())
+    for question, value in answers.items():
+        assert recorded[question] == value
+    assert recorded["project_name"] == "hello-fn"
+
+
+@pytest.mark.parametrize("answers", params(MATRIX))
+def test_architecture_reaches_everything(render, answers):
+    project = render(answers).path
+    arch = answers["architecture"]
+    platform = f"linux/{GOARCH[arch]}"
+    mise = (project / "mise.toml").read_text()
+    assert f'ARCHITECTURE = "{arch}"' in mise
+    assert f'IMAGE_PLATFORM = "{platform}"' in mise
+    assert f"--platform {platform}" in (project / "Dockerfile").read_text()
+    other = next(a for a in choice_values("architecture") if a != arch)
+    if answers["iac"] == "sam":
+        template = (project / "sam" / "template.yaml").read_text()
+        assert re.search(rf"Architectures:\s*\n\s*- {arch}\n", template)
+        assert other not in template
+
+
+def test_matrix_is_read_from_copier_yml():
+    """The matrix is not a hand-written list: it follows copier.yml."""
+    languages = {c["language"] for c in MATRIX}
+    assert languages <= set(choice_values("language"))
+    assert {c["architecture"] for c in MATRIX} == set(choice_values("architecture"))
+    assert COPIER["language"]["default"] in languages
+    assert COPIER["iac"]["default"] in {c["iac"] for c in MATRIX}
+
+
+def test_readme_explains_the_local_loop(render):
+    readme = (render(MATRIX[0]).path / "README.md").read_text()
+    for task in ("build:native", "start:native", "invoke", "start", "publish", "deploy", "test"):
+        assert f"mise run {task}" in readme, task
