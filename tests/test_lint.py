@@ -28,7 +28,7 @@ def test_shellcheck(render, answers):
     project = render(answers).path
     scripts = [str(f.relative_to(project)) for f in shell_scripts(project)]
     assert "scripts/build-bootstrap" in scripts
-    assert ".config/mise/tasks/invoke" in scripts
+    assert ".config/mise/tasks/invoke/_default" in scripts
     run(["shellcheck", "-s", "sh", "-x", *scripts], project)
 
 

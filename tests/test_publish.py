@@ -1,0 +1,215 @@
+"""`mise run publish`, `deploy`, `destroy` and their error cases, for real
+through mise and the real AWS CLI, against a local AWS API (moto_server).
+
+This machine has no Docker engine, so `docker` is a stand-in that records its
+arguments (tests/standins/docker); the IaC tools' deploy targets cannot be
+reached either, so sam/cdk/terraform are recorders too. Everything else (the
+tasks, the AWS CLI, ECR) is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import MATRIX, ROOT, free_port, mise_env, params, run, wait_for_port
+
+ACCOUNT = "123456789012"  # moto's account
+REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
+IAC_TOOLS = ("sam", "cdk", "npx", "terraform", "tofu")
+ONE_PER_IAC = [next(c for c in MATRIX if c["iac"] == iac) for iac in sorted({c["iac"] for c in MATRIX})]
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
+    server = subprocess.Popen(["moto_server", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def workspace(render, tmp_path, moto):
+    """A fresh copy of a rendered project in a git repository, the stand-ins on
+    PATH, and AWS pointed at moto. Returns a function that builds it for answers."""
+
+    def _make(answers, *, docker=True):
+        source = render(answers).path
+        project = tmp_path / "project"
+        shutil.copytree(source, project, ignore=shutil.ignore_patterns("build", "target", ".git"))
+        git = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+        run(["git", "init", "-q", "-b", "main"], project)
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "-q", "-m", "init"], project, env=git)
+
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        if docker:
+            (bin_dir / "docker").symlink_to(ROOT / "tests" / "standins" / "docker")
+        for tool in IAC_TOOLS:
+            (bin_dir / tool).symlink_to(ROOT / "tests" / "standins" / "recorder")
+        log = tmp_path / "calls.jsonl"
+        log.touch()
+        # A PATH with the stand-ins first and no real docker behind them.
+        path = [str(bin_dir)] + [p for p in os.environ["PATH"].split(os.pathsep)
+                                 if not (Path(p) / "docker").exists()]
+        env = {
+            **mise_env(Path("/")),
+            "PATH": os.pathsep.join(path),
+            "STANDIN_LOG": str(log),
+            "AWS_ENDPOINT_URL": moto,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        }
+        return Workspace(project, env, log)
+
+    return _make
+
+
+class Workspace:
+    def __init__(self, project: Path, env: dict, log: Path):
+        self.project, self.env, self.log = project, env, log
+
+    def mise(self, *task, check=True, env=None):
+        return run(["mise", "run", *task], self.project, env={**self.env, **(env or {})}, check=check)
+
+    def calls(self, tool=None):
+        entries = [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [e for e in entries if tool is None or e["tool"] == tool]
+
+    def aws(self, *args):
+        out = run(["aws", *args, "--region", REGION, "--output", "json"], self.project, env=self.env).stdout
+        return json.loads(out)
+
+
+@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
+def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, answers):
+    ws = workspace(answers)
+    commit = run(["git", "rev-parse", "--short=12", "HEAD"], ws.project).stdout.strip()
+    repo = answers.get("ecr_repository", "hello-fn")
+    registry = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+
+    first = ws.mise("publish")
+    assert "Creating ECR repository" in first.stdout
+
+    repos = ws.aws("ecr", "describe-repositories")["repositories"]
+    assert [r["repositoryName"] for r in repos] == [repo]
+    assert repos[0]["imageTagMutability"] == "IMMUTABLE"
+    assert repos[0]["imageScanningConfiguration"]["scanOnPush"] is True
+
+    docker = [c["argv"] for c in ws.calls("docker")]
+    build = next(a for a in docker if a[:2] == ["buildx", "build"])
+    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    assert build[build.index("--platform") + 1] == platform
+    assert "--provenance=false" in build and "--sbom=false" in build
+    login = next(c for c in ws.calls("docker") if c["argv"][:1] == ["login"])
+    assert login["argv"] == ["login", "--username", "AWS", "--password-stdin", registry]
+    assert login["stdin_chars"] > 0, "the ECR password must arrive on stdin"
+    pushes = [a for a in docker if a[:1] == ["push"]]
+    assert pushes == [["push", f"{registry}/{repo}:{commit}"]]
+    assert ["logout", registry] in docker, "the registry login is removed after the push"
+
+    digest = ws.aws("ecr", "describe-images", "--repository-name", repo,
+                    "--image-ids", f"imageTag={commit}")["imageDetails"][0]["imageDigest"]
+    published = (ws.project / "build" / "published-image").read_text().strip()
+    assert published == f"{registry}/{repo}@{digest}"
+
+    # A second publish of the same commit succeeds, creates nothing, pushes nothing.
+    second = ws.mise("publish")
+    assert "exists" in second.stdout and "reusing" in second.stdout
+    assert len(ws.aws("ecr", "describe-repositories")["repositories"]) == 1
+    assert len([c for c in ws.calls("docker") if c["argv"][:1] == ["push"]]) == 1
+
+    # A dirty tree gets its own, marked tag.
+    (ws.project / "events" / "hello.json").write_text("{}\n")
+    ws.mise("publish")
+    tags = [c["argv"][1].rsplit(":", 1)[1] for c in ws.calls("docker") if c["argv"][:1] == ["push"]]
+    assert tags[-1].startswith(f"{commit}-dirty-")
+
+
+@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
+def test_deploy_receives_the_published_digest(workspace, answers):
+    ws = workspace(answers)
+    ws.mise("publish")
+    image = (ws.project / "build" / "published-image").read_text().strip()
+    assert "@sha256:" in image
+
+    ws.mise("deploy")
+    deploys = [c for c in ws.calls() if c["tool"] in IAC_TOOLS]
+    assert deploys, "deploy ran no IaC tool"
+    argv = " ".join(" ".join(c["argv"]) for c in deploys)
+    digest = image.split("@", 1)[1]
+    assert digest in argv
+    if answers["iac"] == "sam":
+        sam = deploys[-1]
+        assert sam["argv"][0] == "deploy" and Path(sam["cwd"]).name == "sam"
+        assert f"ImageUri={image}" in sam["argv"]
+        assert sam["argv"][sam["argv"].index("--region") + 1] == REGION
+
+
+@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
+def test_destroy_removes_the_stack_and_on_request_the_repository(workspace, answers):
+    ws = workspace(answers)
+    ws.mise("publish")
+    ws.mise("destroy")
+    assert any(c["tool"] in IAC_TOOLS for c in ws.calls())
+    assert len(ws.aws("ecr", "describe-repositories")["repositories"]) == 1
+    ws.mise("destroy", "--repository")
+    assert ws.aws("ecr", "describe-repositories")["repositories"] == []
+
+
+def test_publish_without_credentials_says_how_to_fix_it(workspace):
+    ws = workspace(MATRIX[0])
+    result = ws.mise("publish", check=False, env={
+        "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing answers: no STS either
+    })
+    assert result.returncode != 0
+    assert "no usable AWS credentials" in result.stderr
+    assert "aws configure" in result.stderr
+    assert not [c for c in ws.calls("docker") if c["argv"][:1] == ["push"]]
+
+
+def test_publish_without_docker_says_so(workspace):
+    ws = workspace(MATRIX[0], docker=False)
+    result = ws.mise("publish", check=False)
+    assert result.returncode != 0
+    assert "docker is not installed" in result.stderr
+
+
+def test_publish_with_a_stopped_engine_says_so(workspace):
+    ws = workspace(MATRIX[0])
+    result = ws.mise("publish", check=False, env={"STANDIN_DOCKER_ENGINE": "down"})
+    assert result.returncode != 0
+    assert "Docker engine is not running" in result.stderr
+    assert [c["argv"] for c in ws.calls("docker")] == [["info"]]
+
+
+def test_deploy_before_publish_says_publish_first(workspace):
+    ws = workspace(MATRIX[0])
+    result = ws.mise("deploy", check=False)
+    assert result.returncode != 0
+    assert "nothing published yet" in result.stderr and "mise run publish" in result.stderr
+    assert not [c for c in ws.calls() if c["tool"] in IAC_TOOLS]
+
+
+def test_invoke_remote_before_deploy_says_deploy_first(workspace):
+    ws = workspace(MATRIX[0])
+    result = ws.mise("invoke:remote", check=False)
+    assert result.returncode != 0
+    assert "no deployed endpoint found" in result.stderr
