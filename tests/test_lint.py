@@ -36,9 +36,3 @@ def test_shellcheck_template_tooling():
     scripts = [str(p) for p in [*ROOT.glob("script/*"), ROOT / ".ci" / "run"] if p.is_file()]
     assert scripts
     run(["shellcheck", *scripts], ROOT)
-
-
-@pytest.mark.parametrize("answers", params([c for c in MATRIX if c["iac"] == "sam"]))
-def test_cfn_lint_sam(render, answers):
-    project = render(answers).path
-    run(["cfn-lint", "sam/template.yaml"], project)

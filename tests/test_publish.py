@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,9 @@ def moto(tmp_path_factory):
 def workspace(render, tmp_path, moto):
     """A fresh copy of a rendered project in a git repository, the stand-ins on
     PATH, and AWS pointed at moto. Returns a function that builds it for answers."""
+
+    # Every test starts from an empty AWS account.
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST")).read()
 
     def _make(answers, *, docker=True):
         source = render(answers).path
@@ -160,6 +164,11 @@ def test_deploy_receives_the_published_digest(workspace, answers):
         assert sam["argv"][0] == "deploy" and Path(sam["cwd"]).name == "sam"
         assert f"ImageUri={image}" in sam["argv"]
         assert sam["argv"][sam["argv"].index("--region") + 1] == REGION
+    if answers["iac"] == "terraform":
+        apply = next(c for c in deploys if c["argv"][:1] == ["apply"])
+        assert Path(apply["cwd"]).name == "terraform"
+        assert f"image_digest={digest}" in apply["argv"]
+        assert f"aws_region={REGION}" in apply["argv"]
 
 
 @pytest.mark.parametrize("answers", params(ONE_PER_IAC))

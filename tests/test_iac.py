@@ -1,0 +1,214 @@
+"""The infrastructure code: each tool's own validation, checkov over all of
+them, and the same answers giving the same settings whichever tool is chosen."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import hcl2
+import pytest
+import yaml
+from hcl2 import SerializationOptions
+
+from conftest import MATRIX, ROOT, params, run
+
+IACS = sorted({c["iac"] for c in MATRIX})
+# One project per IaC (architecture and language do not change the IaC beyond
+# the answers checked in test_equivalent_settings).
+ONE_PER_IAC = [next(c for c in MATRIX if c["iac"] == iac) for iac in IACS]
+CHECKOV_FRAMEWORK = {"sam": "cloudformation", "cdk": "cloudformation", "terraform": "terraform"}
+DIGEST = "sha256:" + "0" * 64
+
+# Answers that differ from every default, so a setting that ignores the
+# answers cannot pass the equivalence test by accident.
+CUSTOM = {"memory_size": 512, "timeout": 25, "log_retention_days": 30}
+
+
+def terraform_binary() -> str | None:
+    return shutil.which("terraform") or shutil.which("tofu")
+
+
+def aws_provider_mirror() -> Path | None:
+    """A local filesystem mirror holding the hashicorp/aws provider, if any."""
+    candidates = [os.environ.get("TF_PLUGIN_DIR"), "/opt/tf-plugins",
+                  str(Path.home() / ".terraform.d" / "plugins")]
+    for c in filter(None, candidates):
+        if (Path(c) / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+            return Path(c)
+    return None
+
+
+# --- SAM --------------------------------------------------------------------
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, !GetAtt) as plain values."""
+
+
+CfnLoader.add_multi_constructor(
+    "!", lambda loader, suffix, node: {suffix: loader.construct_scalar(node)
+                                       if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)})
+
+
+def sam_settings(project: Path) -> dict:
+    template = yaml.load((project / "sam" / "template.yaml").read_text(), Loader=CfnLoader)
+    resources = template["Resources"]
+    fn = resources["Function"]["Properties"]
+    routes = sorted(f'{e["Properties"]["Method"]} {e["Properties"]["Path"]}' for e in fn["Events"].values())
+    log_group = resources[fn["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+    return {
+        "architecture": fn["Architectures"][0],
+        "memory_size": fn["MemorySize"],
+        "timeout": fn["Timeout"],
+        "routes": routes,
+        "log_retention_days": log_group["RetentionInDays"],
+        "log_group": log_group["LogGroupName"],
+        "function_name": fn["FunctionName"],
+        "image": "digest" if "@sha256:" in resources and False else _sam_image_by_digest(template),
+    }
+
+
+def _sam_image_by_digest(template) -> str:
+    pattern = template["Parameters"]["ImageUri"]["AllowedPattern"]
+    return "digest" if pattern.endswith("@sha256:[0-9a-f]{64}$") else pattern
+
+
+# --- Terraform --------------------------------------------------------------
+
+HCL = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+
+
+def terraform_config(project: Path) -> dict:
+    """Every .tf file parsed and merged: {"resource": {type: {name: body}}, "variable": {...}, ...}."""
+    merged: dict = {}
+    for tf in sorted((project / "terraform").glob("*.tf")):
+        with open(tf) as f:
+            parsed = hcl2.load(f, serialization_options=HCL)
+        for kind, items in parsed.items():
+            target = merged.setdefault(kind, {})
+            for item in items if isinstance(items, list) else [items]:
+                for key, value in item.items():
+                    if isinstance(value, dict) and kind in ("resource", "data"):
+                        target.setdefault(key, {}).update(value)
+                    else:
+                        target[key] = value
+    return merged
+
+
+def terraform_settings(project: Path) -> dict:
+    config = terraform_config(project)
+    defaults = {name: body.get("default") for name, body in config["variable"].items()}
+
+    def resolve(value):
+        if isinstance(value, str) and value.startswith("${var.") and value.endswith("}"):
+            return defaults[value[len("${var."):-1]]
+        return value
+
+    fn = config["resource"]["aws_lambda_function"]["this"]
+    log_group = config["resource"]["aws_cloudwatch_log_group"]["lambda"]
+    routes = sorted(r["route_key"] for r in config["resource"]["aws_apigatewayv2_route"].values())
+    return {
+        "architecture": resolve(fn["architectures"][0]),
+        "memory_size": resolve(fn["memory_size"]),
+        "timeout": resolve(fn["timeout"]),
+        "routes": routes,
+        "log_retention_days": resolve(log_group["retention_in_days"]),
+        "log_group": "/aws/lambda/" + defaults["function_name"],
+        "function_name": resolve(fn["function_name"]),
+        "image": "digest" if config["locals"]["image_uri"].endswith("@${var.image_digest}") else "tag",
+    }
+
+
+SETTINGS = {"sam": sam_settings, "terraform": terraform_settings}
+
+
+# --- Tests ------------------------------------------------------------------
+
+@pytest.mark.parametrize("answers", params([c for c in MATRIX if c["iac"] == "sam"]))
+def test_cfn_lint_sam(render, answers):
+    project = render(answers).path
+    run(["cfn-lint", "sam/template.yaml"], project)
+
+
+@pytest.mark.parametrize("answers", params([c for c in ONE_PER_IAC if c["iac"] == "terraform"]))
+def test_terraform_fmt(render, answers):
+    binary = terraform_binary()
+    assert binary, "terraform (or tofu) is missing: script/bootstrap installs it"
+    run([binary, "fmt", "-check", "-recursive", "-diff"], render(answers).path / "terraform")
+
+
+@pytest.mark.parametrize("answers", params([c for c in ONE_PER_IAC if c["iac"] == "terraform"]))
+def test_terraform_validate_and_test(render, answers, tmp_path):
+    mirror = aws_provider_mirror()
+    if mirror is None:
+        pytest.skip("the Terraform AWS provider (hashicorp/aws) cannot be downloaded here "
+                    "(the Terraform registry does not answer) and no local mirror was found "
+                    "in TF_PLUGIN_DIR, /opt/tf-plugins or ~/.terraform.d/plugins")
+    work = tmp_path / "terraform"
+    shutil.copytree(render(answers).path / "terraform", work)
+    binary = terraform_binary()
+    run([binary, "init", "-backend=false", "-input=false", f"-plugin-dir={mirror}"], work)
+    run([binary, "validate"], work)
+    result = run([binary, "test", "-test-directory=tftest", "-no-color"], work)
+    assert "0 failed" in result.stdout or "Success!" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("answers", params([c for c in ONE_PER_IAC if c["iac"] == "terraform"]))
+def test_terraform_manages_a_secure_repository_and_adopts_it(render, answers):
+    config = terraform_config(render(answers).path)
+    repo = config["resource"]["aws_ecr_repository"]["this"]
+    assert repo["image_tag_mutability"] == "IMMUTABLE"
+    assert repo["image_scanning_configuration"][0]["scan_on_push"] is True
+    assert "aws_ecr_lifecycle_policy" in config["resource"]
+    assert config["import"]["to"] == "${aws_ecr_repository.this}" or \
+        "aws_ecr_repository.this" in json.dumps(config["import"])
+    fn = config["resource"]["aws_lambda_function"]["this"]
+    assert fn["package_type"] == "Image"
+    permissions = config["resource"]["aws_lambda_permission"].values()
+    assert all("execution_arn" in p["source_arn"] for p in permissions)
+    versions = config["terraform"]
+    assert "hashicorp/aws" in json.dumps(versions["required_providers"])
+    assert versions["required_version"].startswith(">=")
+
+
+@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
+def test_checkov_finds_nothing_unexplained(render, answers):
+    project = render(answers).path
+    folder = {"sam": "sam", "terraform": "terraform", "cdk": "cdk/cdk.out"}[answers["iac"]]
+    result = run([str(ROOT / ".tools" / "bin" / "checkov"), "-d", folder,
+                  "--framework", CHECKOV_FRAMEWORK[answers["iac"]],
+                  "--skip-download", "--quiet", "--compact", "-o", "json"], project, check=False)
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    summary = [r["summary"] for r in reports]
+    assert sum(s["failed"] for s in summary) == 0, result.stdout[:4000]
+    assert sum(s["passed"] for s in summary) > 0
+    assert result.returncode == 0
+    # Every skipped check carries a written reason.
+    for r in reports:
+        for check in r["results"].get("skipped_checks", []):
+            assert len((check.get("check_result") or {}).get("suppress_comment", "")) > 20, check
+
+
+@pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
+def test_equivalent_settings_in_every_iac(render, architecture):
+    """The same answers give the same function and API whichever IaC is chosen."""
+    seen = {}
+    for iac in IACS:
+        language = next(c["language"] for c in MATRIX if c["iac"] == iac)
+        answers = {"language": language, "architecture": architecture, "iac": iac, **CUSTOM}
+        seen[iac] = SETTINGS[iac](render(answers).path)
+    expected = {
+        "architecture": architecture,
+        "memory_size": CUSTOM["memory_size"],
+        "timeout": CUSTOM["timeout"],
+        "routes": ["GET /goodbye", "GET /hello"],
+        "log_retention_days": CUSTOM["log_retention_days"],
+        "log_group": "/aws/lambda/hello-fn",
+        "function_name": "hello-fn",
+        "image": "digest",
+    }
+    for iac, settings in seen.items():
+        assert settings == expected, iac
