@@ -1,0 +1,332 @@
+"""The post-copy hook and the answers migration (hooks/).
+
+Through copier: the hook runs on copy from a local template repository, from a
+git URL and from a plain folder, never on update, and stays out of an existing
+repository. Directly: the git identity rules, old git, missing git, a failing
+commit and mise, each in an environment the test controls.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import copier
+import pytest
+import yaml
+from plumbum import local
+
+from conftest import COPIER, ROOT, run
+from test_update import IDENTITY, git, release, snapshot, status
+
+HOOK = ROOT / "hooks" / "post_copy.py"
+MIGRATE = ROOT / "hooks" / "migrate_answers.py"
+REAL_GIT = shutil.which("git")
+ANSWERS_FILE = (
+    "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
+    "_commit: v2.3.0\n"
+    "_src_path: gh:example/lambda-template\n"
+    "iac: terraform\n"
+    "log_retention_days: 30\n"
+    "project_name: my-fn\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch):
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    with local.env(**IDENTITY):
+        yield
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory) -> Path:
+    repo = snapshot(tmp_path_factory.mktemp("template") / "lambda-template")
+    with local.env(**IDENTITY):
+        git(repo, "init", "-q", "-b", "main")
+        release(repo, "v1.0.0", "First release")
+    return repo
+
+
+def copy(src: str, dst: Path, **kwargs) -> Path:
+    copier.run_copy(
+        src,
+        str(dst),
+        data={"project_name": "my-fn"},
+        defaults=True,
+        unsafe=True,
+        **{"quiet": True, **kwargs},
+    )
+    return dst
+
+
+def log(repo: Path, fmt: str = "%s") -> list[str]:
+    return git(repo, "log", f"--format={fmt}").splitlines()
+
+
+# ------------------------------------------------------------- through copier
+
+
+def assert_first_commit(dst: Path, version: str) -> None:
+    assert (dst / ".git").is_dir()
+    assert git(dst, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert log(dst) == [f"Generate the project from template version {version}"]
+    assert status(dst) == ""
+    committed = set(git(dst, "ls-files").split())
+    assert {".copier-answers.yml", "README.md", "internal/handler/handler.go"} <= committed
+    # What .gitignore keeps out stays out.
+    assert not any(name.startswith("build/") for name in committed)
+
+
+def test_copy_from_a_local_template_repository_makes_the_first_commit(template_repo, tmp_path, capfd):
+    dst = copy(str(template_repo), tmp_path / "my-fn", vcs_ref="v1.0.0", quiet=False)
+    assert_first_commit(dst, "v1.0.0")
+    out = capfd.readouterr().out
+    assert f"Made {dst} a git repository: branch main" in out
+    assert "copier update --trust" in out
+    assert log(dst, "%an <%ae>") == [f"{IDENTITY['GIT_AUTHOR_NAME']} <{IDENTITY['GIT_AUTHOR_EMAIL']}>"]
+    body = git(dst, "log", "-1", "--format=%b")
+    assert f"Template: {template_repo}" in body
+
+
+def test_copy_from_a_git_url_makes_the_first_commit(template_repo, tmp_path, monkeypatch):
+    # Copier caches remote templates under the user cache folder: keep it here.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    url = f"git+file://{template_repo}"
+    dst = copy(url, tmp_path / "my-fn", vcs_ref="v1.0.0")
+    assert_first_commit(dst, "v1.0.0")
+    assert yaml.safe_load((dst / ".copier-answers.yml").read_text())["_src_path"] == url
+
+
+def test_copy_from_a_plain_folder_names_no_version(template_repo, tmp_path):
+    plain = snapshot(tmp_path / "plain-template")
+    dst = copy(str(plain), tmp_path / "my-fn")
+    assert log(dst) == ["Generate the project from an unversioned template"]
+    assert status(dst) == ""
+
+
+def test_copy_into_an_existing_repository_makes_no_new_one(template_repo, tmp_path, capfd):
+    outer = tmp_path / "monorepo"
+    outer.mkdir()
+    git(outer, "init", "-q", "-b", "main")
+    git(outer, "commit", "-q", "--allow-empty", "-m", "Monorepo")
+    capfd.readouterr()
+    dst = copy(str(template_repo), outer / "services" / "my-fn", vcs_ref="v1.0.0", quiet=False)
+    assert not (dst / ".git").exists()
+    assert log(outer) == ["Monorepo"]
+    assert "services/" in status(outer)
+    out = capfd.readouterr().out
+    assert f"inside the git repository {outer}" in out
+    assert "Next steps with git:" in out
+
+
+def test_update_makes_no_commit(template_repo, tmp_path):
+    dst = copy(str(template_repo), tmp_path / "my-fn", vcs_ref="v1.0.0")
+    (dst / "README.md").write_text((dst / "README.md").read_text() + "\nMine.\n")
+    git(dst, "commit", "-q", "-am", "Mine")
+    copier.run_update(str(dst), vcs_ref="v1.0.0", data={"memory_size": 512},
+                      defaults=True, overwrite=True, unsafe=True, quiet=True)
+    # The update changed files but made no commit: that is the user's to make.
+    assert log(dst) == ["Mine", "Generate the project from template version v1.0.0"]
+    assert "sam/template.yaml" in status(dst)
+
+
+def test_tasks_and_migrations_are_wired_in_copier_yml():
+    (task,) = COPIER["_tasks"]
+    assert task["when"] == "{{ _copier_operation == 'copy' }}"
+    assert task["command"][:2] == ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/post_copy.py"]
+    (migration,) = COPIER["_migrations"]
+    assert migration["when"] == "{{ _stage == 'before' }}"
+    assert migration["command"][1] == "{{ _copier_conf.src_path }}/hooks/migrate_answers.py"
+    assert COPIER["_envops"]["undefined"] == "jinja2.StrictUndefined"
+    min_version = tuple(int(p) for p in COPIER["_min_copier_version"].split("."))
+    assert min_version >= (9, 5, 0)  # `_copier_operation` is new in 9.5.0
+    assert tuple(int(p) for p in copier.__version__.split(".")[:3]) >= min_version
+
+
+# ---------------------------------------------------------- the hook directly
+
+
+@pytest.fixture
+def bare_env(tmp_path) -> dict:
+    """An environment with no git identity at all: an empty HOME, no system
+    config, no GIT_*/EMAIL variables, and no mise."""
+    home = tmp_path / "home"
+    home.mkdir()
+    drop = {"EMAIL", "GIT_CONFIG_GLOBAL", "GIT_DIR", "GIT_WORK_TREE", *IDENTITY}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(REAL_GIT, bin_dir / "git")
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               GIT_CONFIG_NOSYSTEM="1", PATH=str(bin_dir))
+    return env
+
+
+@pytest.fixture
+def generated(tmp_path) -> Path:
+    """A folder as copier leaves it just before the hook runs."""
+    dst = tmp_path / "my-fn"
+    dst.mkdir()
+    (dst / ".copier-answers.yml").write_text(ANSWERS_FILE)
+    (dst / "main.go").write_text("package main\n")
+    (dst / ".gitignore").write_text("/build/\n")
+    (dst / "build").mkdir()
+    (dst / "build" / "bootstrap").write_text("binary\n")
+    return dst
+
+
+def hook(dst: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(HOOK), *args], cwd=dst, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def author(dst: Path, env: dict) -> str:
+    return run(["git", "log", "-1", "--format=%an <%ae>|%cn <%ce>"], cwd=dst, env=env).stdout.strip()
+
+
+def test_no_identity_uses_the_fallback_for_that_commit_only(generated, bare_env):
+    proc = hook(generated, bare_env)
+    assert author(generated, bare_env) == "Copier <copier@example.invalid>|Copier <copier@example.invalid>"
+    assert "git has no identity for you" in proc.stdout
+    # No configuration was written anywhere.
+    assert list(Path(bare_env["HOME"]).iterdir()) == []
+    local_config = run(["git", "config", "--local", "--list"], cwd=generated, env=bare_env).stdout
+    assert "user." not in local_config
+    message = run(["git", "log", "-1", "--format=%B"], cwd=generated, env=bare_env).stdout
+    assert message.startswith("Generate the project from template version v2.3.0\n")
+    assert "Template: gh:example/lambda-template" in message
+    assert run(["git", "ls-files"], cwd=generated, env=bare_env).stdout.split() == [
+        ".copier-answers.yml", ".gitignore", "main.go"]
+
+
+def test_configured_identity_is_used_and_left_alone(generated, bare_env):
+    config = Path(bare_env["HOME"]) / ".gitconfig"
+    config.write_text("[user]\n\tname = Dana Developer\n\temail = dana@example.com\n")
+    before = config.read_text()
+    proc = hook(generated, bare_env)
+    assert author(generated, bare_env) == "Dana Developer <dana@example.com>|Dana Developer <dana@example.com>"
+    assert "no identity" not in proc.stdout
+    assert config.read_text() == before
+
+
+def test_identity_from_the_environment_is_used(generated, bare_env):
+    env = {**bare_env, "GIT_AUTHOR_NAME": "Env Author", "GIT_AUTHOR_EMAIL": "author@example.com",
+           "GIT_COMMITTER_NAME": "Env Committer", "GIT_COMMITTER_EMAIL": "committer@example.com"}
+    hook(generated, env)
+    assert author(generated, env) == "Env Author <author@example.com>|Env Committer <committer@example.com>"
+
+
+def test_old_git_without_init_b_still_gets_branch_main(generated, bare_env, tmp_path):
+    shim = Path(bare_env["PATH"]) / "git"
+    shim.unlink()
+    shim.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = init ]; then for a in "$@"; do\n'
+        '  if [ "$a" = -b ]; then echo "error: unknown switch \\`b\'" >&2; exit 129; fi\n'
+        "done; fi\n"
+        f'exec {REAL_GIT} "$@"\n'
+    )
+    shim.chmod(0o755)
+    hook(generated, bare_env)
+    assert run(["git", "symbolic-ref", "HEAD"], cwd=generated, env=bare_env).stdout.strip() == "refs/heads/main"
+    assert run(["git", "rev-list", "--count", "HEAD"], cwd=generated, env=bare_env).stdout.strip() == "1"
+
+
+def test_missing_git_is_a_note_not_a_failure(generated, bare_env):
+    (Path(bare_env["PATH"]) / "git").unlink()
+    proc = hook(generated, bare_env)
+    assert "git is not installed" in proc.stdout
+    assert "git init -b main && git add -A" in proc.stdout
+    assert not (generated / ".git").exists()
+
+
+def test_failing_commit_is_a_note_not_a_failure(generated, bare_env):
+    # Signing with a program that always fails makes `git commit` fail.
+    config = Path(bare_env["HOME"]) / ".gitconfig"
+    config.write_text("[user]\n\tname = D\n\temail = d@example.com\n[commit]\n\tgpgsign = true\n"
+                      "[gpg]\n\tprogram = false\n")
+    proc = hook(generated, bare_env)
+    assert "`git commit` failed" in proc.stdout
+    assert "Finish by hand" in proc.stdout
+    assert run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=generated, env=bare_env,
+               check=False).returncode != 0
+
+
+def test_quiet_prints_nothing(generated, bare_env):
+    proc = hook(generated, bare_env, "--quiet=True")
+    assert proc.stdout == ""
+    assert run(["git", "rev-list", "--count", "HEAD"], cwd=generated, env=bare_env).stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_mise_trust_is_tried_and_may_fail(generated, bare_env, exit_code):
+    (generated / "mise.toml").write_text("[tools]\n")
+    calls = generated.parent / "mise-calls"
+    mise = Path(bare_env["PATH"]) / "mise"
+    mise.write_text(f'#!/bin/sh\necho "$PWD $*" >> {calls}\nexit {exit_code}\n')
+    mise.chmod(0o755)
+    proc = hook(generated, bare_env)
+    assert calls.read_text().split()[:2] == [str(generated), "trust"]
+    assert ("mise trust` did not succeed" in proc.stdout) == bool(exit_code)
+    assert run(["git", "rev-list", "--count", "HEAD"], cwd=generated, env=bare_env).stdout.strip() == "1"
+
+
+# ----------------------------------------------------- the answers migration
+
+
+def migrate(dst: Path, old: str, new: str, renames: str | None = None) -> subprocess.CompletedProcess:
+    args = [sys.executable, str(MIGRATE), "--answers-file", str(dst / ".copier-answers.yml"),
+            "--from", old, "--to", new]
+    if renames is not None:
+        (dst / "renames.yml").write_text(renames)
+        args += ["--renames", str(dst / "renames.yml")]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+
+RENAMES = """\
+renames:
+  - version: "3.0.0"
+    questions: {log_retention_days: log_retention}
+  - version: "2.4.0"
+    values: {iac: {terraform: opentofu}}
+"""
+
+
+def test_migration_applies_renames_in_range_oldest_first(generated):
+    proc = migrate(generated, "2.3.0", "3.0.0", RENAMES)
+    assert proc.returncode == 0, proc.stderr
+    text = (generated / ".copier-answers.yml").read_text()
+    assert text.startswith("# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n")
+    migrated = yaml.safe_load(text)
+    assert migrated["iac"] == "opentofu"
+    assert migrated["log_retention"] == 30 and "log_retention_days" not in migrated
+    assert list(migrated)[:2] == ["_commit", "_src_path"]
+
+
+@pytest.mark.parametrize(("old", "new"), [("2.4.0", "2.9.0"), ("3.0.0", "3.1.0"), ("1.0.0", "2.3.0")])
+def test_migration_outside_the_range_changes_nothing(generated, old, new):
+    before = (generated / ".copier-answers.yml").stat()
+    proc = migrate(generated, old, new, RENAMES)
+    assert proc.returncode == 0, proc.stderr
+    assert (generated / ".copier-answers.yml").read_text() == ANSWERS_FILE
+    assert (generated / ".copier-answers.yml").stat().st_mtime_ns == before.st_mtime_ns
+
+
+def test_migration_with_the_shipped_table_changes_nothing(generated):
+    assert yaml.safe_load((ROOT / "hooks" / "renames.yml").read_text())["renames"] is not None
+    proc = migrate(generated, "0.1.0", "99.0.0")
+    assert proc.returncode == 0, proc.stderr
+    assert (generated / ".copier-answers.yml").read_text() == ANSWERS_FILE
+
+
+def test_malformed_rename_table_stops_the_update(generated):
+    proc = migrate(generated, "1.0.0", "2.0.0", "renames:\n  - questions: {a: b}\n")
+    assert proc.returncode == 1
+    assert "needs a `version`" in proc.stderr

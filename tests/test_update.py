@@ -1,0 +1,395 @@
+"""`copier update` never loses work.
+
+A throwaway template repository is built from this working tree (copier.yml,
+template/, hooks/) and tagged like a real release line:
+
+- v1.0.0: the template as it is;
+- v1.1.0: a README title and paragraph and the SAM template change;
+- v1.2.0: the question `log_retention_days` is renamed `log_retention_in_days`,
+  with the matching entry in hooks/renames.yml, so the shipped `_migrations`
+  entry has to carry the answer across.
+
+Each test copies a project from v1.0.0 (the post-copy hook makes the first
+commit), edits it as a user would, commits, and updates.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import copier
+import pytest
+import yaml
+from plumbum import local
+
+from conftest import MATRIX, ROOT, choice_values, run
+
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
+SAM_TEMPLATE = Path("template") / "{% if iac == 'sam' %}sam{% endif %}" / "template.yaml.jinja"
+README_TEMPLATE = Path("template") / "README.md.jinja"
+
+# Author and committer of the tests' own commits (and of the hook's commit,
+# so the machine's git configuration does not matter).
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "template-tests@example.invalid",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "template-tests@example.invalid",
+}
+
+# What v1.1.0 changes.
+TITLE_V11 = "# {{ project_name }}: a Lambda function on provided:al2023"
+PARAGRAPH_V11 = "Template 1.1.0 adds this paragraph before the first section."
+TRACING_V11 = "      Tracing: Active"
+
+# The answers every project starts from (non-defaults, to show they survive).
+ANSWERS = {"project_name": "my-fn", "memory_size": 256, "log_retention_days": 30}
+
+# The function's code: no IaC or architecture answer may touch it.
+CODE = (
+    "go.mod",
+    "go.sum",
+    "cmd/bootstrap/main.go",
+    "internal/handler/handler.go",
+    "internal/handler/handler_test.go",
+)
+
+USER_HANDLER_LINE = "// Team note: greetings stay short; see the runbook."
+USER_README_SECTION = "\n## Team notes\n\nOn call: the platform team.\n"
+USER_SAM_OUTPUT = (
+    "  MemoryNote:\n"
+    "    Description: Added by the team\n"
+    "    Value: team-owned\n"
+)
+
+# IaC tools copier.yml enables besides sam (empty until another is enabled).
+OTHER_IACS = sorted({c["iac"] for c in MATRIX if c["language"] == "go"} - {"sam"})
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def git(cwd: Path, *args: str) -> str:
+    return run(["git", *args], cwd=cwd, env=IDENTITY).stdout
+
+
+def status(cwd: Path) -> str:
+    return git(cwd, "status", "--porcelain")
+
+
+def snapshot(dst: Path) -> Path:
+    """The template as it is in this working tree, outside any repository."""
+    dst.mkdir(parents=True)
+    for part in TEMPLATE_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst / part)
+    return dst
+
+
+def release(repo: Path, version: str, why: str) -> None:
+    """Commit everything and tag it the way releases are tagged: annotated."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", why)
+    git(repo, "tag", "-a", version, "-m", f"Release {version}: {why}")
+
+
+def edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert text.count(old) >= 1, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, count))
+
+
+def change_template_v11(repo: Path) -> None:
+    readme = repo / README_TEMPLATE
+    lines = readme.read_text().splitlines(keepends=True)
+    title = next(i for i, line in enumerate(lines) if line.startswith("# "))
+    lines[title] = TITLE_V11 + "\n"
+    section = next(i for i, line in enumerate(lines) if line.startswith("## "))
+    lines[section:section] = [PARAGRAPH_V11 + "\n", "\n"]
+    readme.write_text("".join(lines))
+
+    sam = repo / SAM_TEMPLATE
+    text = sam.read_text()
+    match = re.search(r"^ +Timeout: \{\{ timeout \}\}\n", text, re.MULTILINE)
+    assert match, "the SAM template has no Timeout line to anchor the change"
+    sam.write_text(text[: match.end()] + TRACING_V11 + "\n" + text[match.end() :])
+
+
+def rename_question_v12(repo: Path) -> None:
+    """Rename log_retention_days everywhere and record it in hooks/renames.yml."""
+    old, new = "log_retention_days", "log_retention_in_days"
+    for path in [repo / "copier.yml", *(p for p in (repo / "template").rglob("*") if p.is_file())]:
+        text = path.read_text()
+        if old in text:
+            path.write_text(re.sub(rf"\b{old}\b", new, text))
+    renames = repo / "hooks" / "renames.yml"
+    edit(renames, "renames: []", f'renames:\n  - version: "1.2.0"\n    questions:\n      {old}: {new}')
+
+
+def copy(repo: Path, dst: Path, ref: str = "v1.0.0", **data) -> Path:
+    copier.run_copy(
+        str(repo),
+        str(dst),
+        vcs_ref=ref,
+        data={**ANSWERS, **data},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+    )
+    return dst
+
+
+def update(dst: Path, ref: str, **data) -> None:
+    copier.run_update(
+        str(dst),
+        vcs_ref=ref,
+        data=data,
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        conflict="inline",
+        quiet=True,
+    )
+
+
+def answers(dst: Path) -> dict:
+    return yaml.safe_load((dst / ".copier-answers.yml").read_text())
+
+
+def code(dst: Path) -> dict[str, bytes]:
+    return {name: (dst / name).read_bytes() for name in CODE}
+
+
+def user_edits(dst: Path, readme=True, sam=True) -> None:
+    """What a user does after generating: code, docs and IaC, then a commit."""
+    handler = dst / "internal" / "handler" / "handler.go"
+    handler.write_text(handler.read_text() + "\n" + USER_HANDLER_LINE + "\n")
+    if readme:
+        with (dst / "README.md").open("a") as f:
+            f.write(USER_README_SECTION)
+    if sam:
+        with (dst / "sam" / "template.yaml").open("a") as f:
+            f.write(USER_SAM_OUTPUT)
+    git(dst, "commit", "-q", "-am", "Team edits")
+    assert status(dst) == ""
+
+
+# -------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch):
+    """A git identity for this process and for the tasks copier starts (plumbum
+    copies the environment once, so it is set there too)."""
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    with local.env(**IDENTITY):
+        yield
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory) -> Path:
+    repo = snapshot(tmp_path_factory.mktemp("template") / "lambda-template")
+    with local.env(**IDENTITY):
+        git(repo, "init", "-q", "-b", "main")
+        release(repo, "v1.0.0", "First release")
+        change_template_v11(repo)
+        release(repo, "v1.1.0", "README title and paragraph; X-Ray tracing in SAM")
+        rename_question_v12(repo)
+        release(repo, "v1.2.0", "Rename log_retention_days to log_retention_in_days")
+    return repo
+
+
+def iac_folder(repo: Path, iac: str) -> Path:
+    return repo / "template" / f"{{% if iac == '{iac}' %}}{iac}{{% endif %}}"
+
+
+@pytest.fixture(scope="module")
+def two_iac_repo(tmp_path_factory) -> tuple[Path, str]:
+    """The template with a second IaC enabled (the first one copier.yml lists
+    after sam that has a folder, else a placeholder folder), tagged v1.0.0, so
+    the swap is tested even while copier.yml enables sam only."""
+    repo = snapshot(tmp_path_factory.mktemp("template") / "two-iac-template")
+    others = [v for v in choice_values("iac") if v != "sam"]
+    assert others, "copier.yml offers no IaC but sam"
+    other = next((v for v in others if iac_folder(repo, v).is_dir()), others[0])
+    config = yaml.safe_load((repo / "copier.yml").read_text())
+    for choice in config["iac"]["choices"].values():
+        if isinstance(choice, dict) and choice["value"] == other:
+            choice.pop("validator", None)
+    (repo / "copier.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if not iac_folder(repo, other).is_dir():
+        iac_folder(repo, other).mkdir()
+        (iac_folder(repo, other) / "main.tf").write_text("# placeholder infrastructure\n")
+    with local.env(**IDENTITY):
+        git(repo, "init", "-q", "-b", "main")
+        release(repo, "v1.0.0", f"sam and {other}")
+    return repo, other
+
+
+@pytest.fixture
+def project(template_repo, tmp_path) -> Path:
+    """A project copied from v1.0.0, as the post-copy hook left it."""
+    dst = copy(template_repo, tmp_path / "my-fn")
+    assert git(dst, "rev-list", "--count", "HEAD").strip() == "1"
+    assert status(dst) == ""
+    assert answers(dst)["_commit"] == "v1.0.0"
+    return dst
+
+
+# ----------------------------------------------------------------------- tests
+
+
+def test_template_change_arrives_and_user_edits_are_kept(project):
+    user_edits(project)
+    edited = code(project)
+    readme_before = (project / "README.md").read_text()
+    assert PARAGRAPH_V11 not in readme_before
+
+    update(project, "v1.1.0")
+
+    readme = (project / "README.md").read_text()
+    sam = (project / "sam" / "template.yaml").read_text()
+    # The template change arrived...
+    assert readme.startswith("# my-fn: a Lambda function on provided:al2023\n")
+    assert PARAGRAPH_V11 in readme
+    assert TRACING_V11 + "\n" in sam
+    # ...and every user edit is still there, unchanged.
+    assert readme.endswith(USER_README_SECTION)
+    assert sam.endswith(USER_SAM_OUTPUT)
+    assert code(project) == edited
+    assert USER_HANDLER_LINE in (project / "internal" / "handler" / "handler.go").read_text()
+    # No conflict, answers kept, and the update is left for the user to review
+    # and commit (the post-copy hook does not run on update).
+    for path in (project / "README.md", project / "sam" / "template.yaml"):
+        assert "<<<<<<<" not in path.read_text()
+    recorded = answers(project)
+    assert recorded["_commit"] == "v1.1.0"
+    assert recorded["memory_size"] == 256 and recorded["log_retention_days"] == 30
+    assert "MemorySize: 256" in sam
+    assert git(project, "rev-list", "--count", "HEAD").strip() == "2"
+    changed = {line[3:] for line in status(project).splitlines()}
+    assert changed == {".copier-answers.yml", "README.md", "sam/template.yaml"}
+
+
+def test_a_real_conflict_is_marked_not_resolved(project):
+    readme = project / "README.md"
+    lines = readme.read_text().splitlines(keepends=True)
+    assert lines[0] == "# my-fn\n"
+    lines[0] = "# my-fn, owned by the payments team\n"
+    readme.write_text("".join(lines))
+    git(project, "commit", "-q", "-am", "Our own title")
+
+    update(project, "v1.1.0")
+
+    text = readme.read_text()
+    assert "<<<<<<<" in text and "=======" in text and ">>>>>>>" in text
+    # git sees the file as unmerged, so it cannot be committed by accident.
+    assert "UU README.md" in status(project).splitlines()
+    # Both sides are in the file, between the markers: nothing was picked.
+    conflict = text[text.index("<<<<<<<") : text.index(">>>>>>>")]
+    assert "# my-fn, owned by the payments team" in conflict
+    assert "# my-fn: a Lambda function on provided:al2023" in conflict
+    # The rest of the update still arrived.
+    assert PARAGRAPH_V11 in text
+    assert TRACING_V11 in (project / "sam" / "template.yaml").read_text()
+
+
+def test_update_without_template_change_leaves_git_status_clean(project):
+    user_edits(project)
+    update(project, "v1.0.0")
+    assert status(project) == ""
+    assert answers(project)["_commit"] == "v1.0.0"
+
+
+def test_update_again_after_committing_an_update_is_clean(project):
+    user_edits(project)
+    update(project, "v1.1.0")
+    git(project, "commit", "-q", "-am", "Update to template v1.1.0")
+    update(project, "v1.1.0")
+    assert status(project) == ""
+
+
+def test_changing_architecture_during_update_leaves_the_code_alone(project):
+    user_edits(project, sam=False)
+    edited = code(project)
+
+    update(project, "v1.1.0", architecture="x86_64")
+
+    sam = (project / "sam" / "template.yaml").read_text()
+    assert re.search(r"Architectures:\s*\n\s*- x86_64\n", sam)
+    assert "arm64" not in sam
+    assert 'ARCHITECTURE = "x86_64"' in (project / "mise.toml").read_text()
+    assert answers(project)["architecture"] == "x86_64"
+    assert code(project) == edited
+    changed = {line[3:] for line in status(project).splitlines()}
+    assert not changed & set(CODE), changed
+
+
+@pytest.mark.parametrize("iac", OTHER_IACS)
+def test_changing_iac_during_update_swaps_the_folder_only(project, iac):
+    user_edits(project, sam=False)
+    edited = code(project)
+
+    update(project, "v1.1.0", iac=iac)
+
+    assert not (project / "sam").exists()
+    assert (project / iac).is_dir()
+    assert any(f.is_file() for f in (project / iac).rglob("*"))
+    assert answers(project)["iac"] == iac
+    assert code(project) == edited
+    assert (project / "README.md").read_text().endswith(USER_README_SECTION)
+    changed = {line[3:] for line in status(project).splitlines()}
+    assert not changed & set(CODE), changed
+
+
+def test_changing_iac_during_update_swaps_the_folder(two_iac_repo, tmp_path):
+    """The mechanism, on a template with two IaC tools enabled."""
+    repo, other = two_iac_repo
+    project = copy(repo, tmp_path / "my-fn")
+    assert (project / "sam").is_dir() and not (project / other).exists()
+    user_edits(project, sam=False)
+    edited = code(project)
+
+    update(project, "v1.0.0", iac=other)
+
+    assert not (project / "sam").exists()
+    assert any(f.is_file() for f in (project / other).rglob("*"))
+    assert answers(project)["iac"] == other
+    assert code(project) == edited
+    assert (project / "README.md").read_text().endswith(USER_README_SECTION)
+    changed = {line[3:] for line in status(project).splitlines()}
+    assert not changed & set(CODE), changed
+    assert "<<<<<<<" not in (project / "README.md").read_text()
+
+
+def test_migration_carries_a_renamed_answer(project, capfd):
+    user_edits(project)
+    assert answers(project)["log_retention_days"] == 30
+    capfd.readouterr()
+
+    update(project, "v1.2.0")
+
+    recorded = answers(project)
+    assert "log_retention_days" not in recorded
+    # 30 is the user's answer; without the migration it would be the default, 14.
+    assert recorded["log_retention_in_days"] == 30
+    sam = (project / "sam" / "template.yaml").read_text()
+    assert sam.count("RetentionInDays: 30") == 2
+    assert "Migrated answer log_retention_days -> log_retention_in_days" in capfd.readouterr().err
+    # The other updates of the release line arrived with it, edits kept.
+    assert TRACING_V11 in sam and sam.endswith(USER_SAM_OUTPUT)
+    assert recorded["_commit"] == "v1.2.0"
+
+
+def test_template_repo_is_tagged_like_a_release_line(template_repo):
+    """The tests rely on annotated tags, as the README's release practice asks."""
+    tags = git(template_repo, "tag", "--list", "--sort=v:refname").split()
+    assert tags == ["v1.0.0", "v1.1.0", "v1.2.0"]
+    for tag in tags:
+        assert git(template_repo, "cat-file", "-t", tag).strip() == "tag"

@@ -1,0 +1,196 @@
+"""Every question refuses bad input, says which question and which rule, and
+nothing is written to the destination.
+
+The table below has a row per rule; `test_every_rule_has_a_row` keeps it in
+step with copier.yml. Choices that copier.yml lists but disables are read from
+copier.yml, so enabling one moves it from the refused to the accepted side.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import copier
+import jinja2
+import pytest
+import yaml
+
+from conftest import COPIER, ROOT, choice_values
+
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
+DEFAULT_ANSWERS = {
+    q: spec["default"] for q, spec in COPIER.items() if not q.startswith("_") and "default" in spec
+}
+
+# question, bad answer, words of the rule the message must state
+BAD = [
+    ("project_name", "My-Function", "lowercase letters, digits and hyphens"),
+    ("project_name", "1-function", "starting with a letter"),
+    ("project_name", "my-function-", "not ending with a hyphen"),
+    ("project_name", "x", "2-64 characters"),
+    ("project_name", "f" * 65, "2-64 characters"),
+    ("project_name", "my_function", "lowercase letters, digits and hyphens"),
+    ("description", "", "must not be empty"),
+    ("description", "   ", "must not be empty"),
+    ("description", "two\nlines", "single line"),
+    ("language", "cobol", "'cobol' is not in"),
+    ("go_module", "my-function", "module path such as example.com/my-function"),
+    ("go_module", "Example.com/my-function", "a lowercase host"),
+    ("go_module", "example.com/", "one or more path elements"),
+    ("architecture", "arm", "'arm' is not in"),
+    ("architecture", "amd64", "'amd64' is not in"),
+    ("iac", "cobol", "'cobol' is not in"),
+    ("aws_region", "US-EAST-1", "AWS region code such as us-east-1"),
+    ("aws_region", "us-east", "AWS region code such as us-east-1"),
+    ("aws_region", "us-east-1a", "AWS region code such as us-east-1"),
+    ("aws_region", "useast1", "AWS region code such as us-east-1"),
+    ("function_name", "my function", "letters, digits, hyphens and underscores"),
+    ("function_name", "my.function", "letters, digits, hyphens and underscores"),
+    ("function_name", "f" * 65, "1-64 characters"),
+    ("ecr_repository", "My-Repo", "lowercase letters, digits and . _ - /"),
+    ("ecr_repository", "r", "2-256 characters"),
+    ("ecr_repository", "-repo", "starting and ending with a letter or digit"),
+    ("ecr_repository", "repo-", "starting and ending with a letter or digit"),
+    ("ecr_repository", "team//repo", "each path part"),
+    ("ecr_repository", "r" * 257, "2-256 characters"),
+    ("memory_size", 127, "between 128 and 10240 MB"),
+    ("memory_size", 10241, "between 128 and 10240 MB"),
+    ("memory_size", 0, "between 128 and 10240 MB"),
+    ("timeout", 0, "between 1 and 900 seconds"),
+    ("timeout", 901, "between 1 and 900 seconds"),
+    ("timeout", -5, "between 1 and 900 seconds"),
+    ("log_retention_days", 2, "2 is not in"),
+    ("log_retention_days", 10, "10 is not in"),
+]
+
+# question, good boundary answer, what the rendered project must then contain
+GOOD = [
+    ("memory_size", 128, ("sam/template.yaml", "MemorySize: 128\n")),
+    ("memory_size", 10240, ("sam/template.yaml", "MemorySize: 10240\n")),
+    ("timeout", 1, ("sam/template.yaml", "Timeout: 1\n")),
+    ("timeout", 900, ("sam/template.yaml", "Timeout: 900\n")),
+    ("project_name", "ab", (".copier-answers.yml", "project_name: ab\n")),
+    ("project_name", "f" * 64, (".copier-answers.yml", f"project_name: {'f' * 64}\n")),
+    ("function_name", "F_" * 32, ("sam/template.yaml", f"FunctionName: {'F_' * 32}\n")),
+    ("ecr_repository", "team/my.repo_x", (".copier-answers.yml", "ecr_repository: team/my.repo_x\n")),
+    ("aws_region", "us-gov-west-1", (".copier-answers.yml", "aws_region: us-gov-west-1\n")),
+    ("aws_region", "eu-central-2", (".copier-answers.yml", "aws_region: eu-central-2\n")),
+    ("log_retention_days", 3653, ("sam/template.yaml", "RetentionInDays: 3653\n")),
+]
+
+
+def disabled_choices() -> list[tuple[str, object, str]]:
+    """(question, value, the validator's message) for every disabled choice."""
+    found = []
+    for question, spec in COPIER.items():
+        choices = spec.get("choices") if isinstance(spec, dict) else None
+        if not isinstance(choices, dict):
+            continue
+        for choice in choices.values():
+            if isinstance(choice, dict) and choice.get("validator"):
+                answers = {**DEFAULT_ANSWERS, question: choice["value"]}
+                message = jinja2.Environment().from_string(choice["validator"]).render(**answers)
+                if message.strip():
+                    found.append((question, choice["value"], message.strip()))
+    return found
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """This working tree's template, copied once (no git clone per case)."""
+    dst = tmp_path_factory.mktemp("template") / "lambda-template"
+    dst.mkdir()
+    for part in TEMPLATE_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst / part)
+    return dst
+
+
+def copy(template: Path, dst: Path, data: dict) -> None:
+    copier.run_copy(
+        str(template),
+        str(dst),
+        data={"project_name": "my-fn", **data},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+    )
+
+
+def assert_refused(template: Path, tmp_path: Path, data: dict, *words: str) -> None:
+    dst = tmp_path / "my-fn"
+    dst.mkdir()
+    with pytest.raises(ValueError) as refused:
+        copy(template, dst, data)
+    message = str(refused.value)
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+    assert list(dst.iterdir()) == [], "files were written although an answer was refused"
+
+
+@pytest.mark.parametrize(
+    ("question", "bad", "rule"),
+    [pytest.param(q, v, r, id=f"{q}={str(v)[:20]!r}") for q, v, r in BAD],
+)
+def test_bad_answer_is_refused_naming_question_and_rule(template, tmp_path, question, bad, rule):
+    assert_refused(template, tmp_path, {question: bad}, f"'{question}'", rule)
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "reason"),
+    [pytest.param(q, v, r, id=f"{q}={v}") for q, v, r in disabled_choices()],
+)
+def test_disabled_choice_is_refused_with_its_reason(template, tmp_path, question, value, reason):
+    assert_refused(template, tmp_path, {question: value}, f"'{question}'", reason)
+
+
+def test_refused_copy_does_not_create_the_destination(template, tmp_path):
+    dst = tmp_path / "never-created"
+    with pytest.raises(ValueError, match="'memory_size'"):
+        copy(template, dst, {"memory_size": 99999})
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("question", ["memory_size", "timeout"])
+def test_non_integer_is_refused_and_nothing_written(template, tmp_path, question):
+    """Refused before anything is written. (The message is copier's own
+    "invalid literal for int()", which does not name the question.)"""
+    dst = tmp_path / "my-fn"
+    dst.mkdir()
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        copy(template, dst, {question: "lots"})
+    assert list(dst.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "expected"),
+    [pytest.param(q, v, e, id=f"{q}={str(v)[:20]}") for q, v, e in GOOD],
+)
+def test_boundary_answers_are_accepted(template, tmp_path, question, value, expected):
+    dst = tmp_path / "my-fn"
+    copy(template, dst, {question: value})
+    assert yaml.safe_load((dst / ".copier-answers.yml").read_text())[question] == value
+    path, text = expected
+    assert text in (dst / path).read_text()
+
+
+def test_every_rule_has_a_row():
+    """Each question with a validator or choices has bad answers in the table,
+    and every enabled choice is accepted by the table's rule (not refused)."""
+    checked = {q for q, _, _ in BAD}
+    ruled = {
+        q
+        for q, spec in COPIER.items()
+        if not q.startswith("_") and isinstance(spec, dict) and ("validator" in spec or "choices" in spec)
+    }
+    assert ruled - checked == set(), "add rows to BAD for these questions"
+    for question in ("memory_size", "timeout"):
+        assert question in {q for q, _, _ in GOOD}
+    disabled = {(q, v) for q, v, _ in disabled_choices()}
+    for question, bad, _ in BAD:
+        if "choices" in COPIER[question]:
+            assert bad not in choice_values(question) or (question, bad) in disabled
