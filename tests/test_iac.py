@@ -121,7 +121,44 @@ def terraform_settings(project: Path) -> dict:
     }
 
 
-SETTINGS = {"sam": sam_settings, "terraform": terraform_settings}
+# --- CDK --------------------------------------------------------------------
+
+_synthesized: dict[Path, dict] = {}
+
+
+def cdk_synth(project: Path) -> dict:
+    """npm ci and cdk synth once per rendered project; the synthesized template."""
+    if project not in _synthesized:
+        cdk = project / "cdk"
+        run(["npm", "ci", "--no-audit", "--no-fund"], cdk, timeout=900)
+        run(["npx", "cdk", "synth", "--quiet", "-c", f"imageDigest={DIGEST}"], cdk, timeout=900)
+        (template,) = (cdk / "cdk.out").glob("*.template.json")
+        _synthesized[project] = json.loads(template.read_text())
+    return _synthesized[project]
+
+
+def cdk_settings(project: Path) -> dict:
+    resources = cdk_synth(project)["Resources"]
+
+    def of_type(kind):
+        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
+
+    (fn,) = of_type("AWS::Lambda::Function")
+    log_group = next(g for g in of_type("AWS::Logs::LogGroup") if "LogGroupName" in g)
+    image = json.dumps(fn["Code"]["ImageUri"])
+    return {
+        "architecture": fn["Architectures"][0],
+        "memory_size": fn["MemorySize"],
+        "timeout": fn["Timeout"],
+        "routes": sorted(r["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route")),
+        "log_retention_days": log_group["RetentionInDays"],
+        "log_group": log_group["LogGroupName"],
+        "function_name": fn["FunctionName"],
+        "image": "digest" if f"@{DIGEST}" in image else image,
+    }
+
+
+SETTINGS = {"sam": sam_settings, "terraform": terraform_settings, "cdk": cdk_settings}
 
 
 # --- Tests ------------------------------------------------------------------
@@ -173,9 +210,35 @@ def test_terraform_manages_a_secure_repository_and_adopts_it(render, answers):
     assert versions["required_version"].startswith(">=")
 
 
+@pytest.mark.parametrize("answers", params([c for c in ONE_PER_IAC if c["iac"] == "cdk"]))
+def test_cdk_synth_passes_cdk_nag_and_cfn_lint(render, answers):
+    project = render(answers).path
+    # The app runs cdk-nag's AwsSolutions checks: synth fails on any finding
+    # that is not acknowledged with a reason.
+    template = cdk_synth(project)
+    assert "AwsSolutionsChecks" in (project / "cdk" / "bin" / "app.ts").read_text()
+    permissions = [r["Properties"] for r in template["Resources"].values()
+                   if r["Type"] == "AWS::Lambda::Permission"]
+    assert len(permissions) == 2 and all("SourceArn" in p for p in permissions)
+    assert {"HelloUrl", "GoodbyeUrl", "FunctionName"} <= set(template["Outputs"])
+    (synthesized,) = (project / "cdk" / "cdk.out").glob("*.template.json")
+    run(["cfn-lint", str(synthesized)], project)
+
+
+@pytest.mark.parametrize("answers", params([c for c in ONE_PER_IAC if c["iac"] == "cdk"]))
+def test_cdk_refuses_a_tag_instead_of_a_digest(render, answers):
+    project = render(answers).path
+    cdk_synth(project)  # node_modules in place
+    result = run(["npx", "cdk", "synth", "--quiet", "-c", "imageDigest=latest"], project / "cdk", check=False)
+    assert result.returncode != 0
+    assert 'Invalid CDK context "imageDigest"' in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("answers", params(ONE_PER_IAC))
 def test_checkov_finds_nothing_unexplained(render, answers):
     project = render(answers).path
+    if answers["iac"] == "cdk":
+        cdk_synth(project)
     folder = {"sam": "sam", "terraform": "terraform", "cdk": "cdk/cdk.out"}[answers["iac"]]
     result = run([str(ROOT / ".tools" / "bin" / "checkov"), "-d", folder,
                   "--framework", CHECKOV_FRAMEWORK[answers["iac"]],

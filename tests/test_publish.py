@@ -22,7 +22,7 @@ from conftest import MATRIX, ROOT, free_port, mise_env, params, run, wait_for_po
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
-IAC_TOOLS = ("sam", "cdk", "npx", "terraform", "tofu")
+IAC_TOOLS = ("sam", "npm", "npx", "terraform", "tofu")
 ONE_PER_IAC = [next(c for c in MATRIX if c["iac"] == iac) for iac in sorted({c["iac"] for c in MATRIX})]
 
 
@@ -164,6 +164,10 @@ def test_deploy_receives_the_published_digest(workspace, answers):
         assert sam["argv"][0] == "deploy" and Path(sam["cwd"]).name == "sam"
         assert f"ImageUri={image}" in sam["argv"]
         assert sam["argv"][sam["argv"].index("--region") + 1] == REGION
+    if answers["iac"] == "cdk":
+        cdk = next(c for c in deploys if c["tool"] == "npx")
+        assert cdk["argv"][:2] == ["cdk", "deploy"] and Path(cdk["cwd"]).name == "cdk"
+        assert f"imageDigest={digest}" in cdk["argv"]
     if answers["iac"] == "terraform":
         apply = next(c for c in deploys if c["argv"][:1] == ["apply"])
         assert Path(apply["cwd"]).name == "terraform"

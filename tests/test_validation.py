@@ -54,7 +54,7 @@ BAD = [
     ("ecr_repository", "repo-", "starting and ending with a letter or digit"),
     ("ecr_repository", "team//repo", "each path part"),
     ("ecr_repository", "r" * 257, "2-256 characters"),
-    ("memory_size", 127, "between 128 and 10240 MB"),
+    ("memory_size", 127, "whole number between 128 and 10240 MB"),
     ("memory_size", 10241, "between 128 and 10240 MB"),
     ("memory_size", 0, "between 128 and 10240 MB"),
     ("timeout", 0, "between 1 and 900 seconds"),
@@ -156,13 +156,12 @@ def test_refused_copy_does_not_create_the_destination(template, tmp_path):
 
 
 @pytest.mark.parametrize("question", ["memory_size", "timeout"])
-def test_non_integer_is_refused_and_nothing_written(template, tmp_path, question):
-    """Refused before anything is written. (The message is copier's own
-    "invalid literal for int()", which does not name the question.)"""
+@pytest.mark.parametrize("value", ["lots", 256.5, True])
+def test_non_integer_is_refused_and_nothing_written(template, tmp_path, question, value):
     dst = tmp_path / "my-fn"
     dst.mkdir()
-    with pytest.raises(ValueError, match="invalid literal for int"):
-        copy(template, dst, {question: "lots"})
+    with pytest.raises(ValueError, match=f"'{question}'.*must be a whole number"):
+        copy(template, dst, {question: value})
     assert list(dst.iterdir()) == []
 
 
