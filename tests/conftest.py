@@ -33,6 +33,11 @@ MATRIX_QUESTIONS = ("language", "architecture", "iac")
 # Lambda's architecture names and Go's/Docker's.
 GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
 
+# One cargo target folder for every Rust project the tests build, kept between
+# runs: the dependencies compile once per profile and target, and projects
+# rendered from the same template share the build of their own crate too.
+CARGO_TARGET_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "cargo-target"
+
 
 def choice_values(question: str) -> list:
     """Every value a question offers, enabled or not, in copier.yml's order."""

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CASES, LANGUAGES, MATRIX, free_port, mise_env, params, rie_path, run, wait_for_port
+from conftest import (CARGO_TARGET_DIR, CASES, LANGUAGES, MATRIX, free_port, mise_env, params, rie_path,
+                      run, wait_for_port)
 
 # One project per language, with the defaults for everything else.
 ONE_PER_LANGUAGE = [next(c for c in MATRIX if c["language"] == lang) for lang in LANGUAGES]
@@ -23,7 +24,9 @@ ONE_PER_LANGUAGE = [next(c for c in MATRIX if c["language"] == lang) for lang in
 def env(tmp_path_factory):
     # aws-lambda-rie must be found on PATH by the start:native task.
     rie_dir = str(Path(rie_path()).parent)
-    return {**mise_env(Path("/")), "PATH": f"{rie_dir}{os.pathsep}{os.environ['PATH']}"}
+    # Rust projects share one cargo target folder with tests/test_rust.py.
+    return {**mise_env(Path("/")), "PATH": f"{rie_dir}{os.pathsep}{os.environ['PATH']}",
+            "CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}
 
 
 @pytest.mark.parametrize("answers", params(ONE_PER_LANGUAGE))

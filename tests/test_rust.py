@@ -1,0 +1,173 @@
+"""Rust projects pass rustfmt, clippy and their own tests, build their bootstrap
+with scripts/build-bootstrap, and answer the shared cases under the Runtime
+Interface Emulator: the host's architecture always, the other one wherever its
+Rust target (and the tools to link and run it) are installed.
+
+Every Rust project builds into one cargo target folder (CARGO_TARGET_DIR), so
+the dependencies compile once per profile and target, not once per render."""
+
+from __future__ import annotations
+
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import CARGO_TARGET_DIR, assert_cases, emulator, language_arch_pairs, params, run
+
+RUST_PAIRS = [c for c in language_arch_pairs() if c["language"] == "rust"]
+HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
+    platform.machine()
+]
+TRIPLE = {"x86_64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
+# The glibc of provided:al2023: what the Dockerfile's build stage links against.
+AL2023_GLIBC = (2, 34)
+# Where Debian's libc6-<arch>-cross puts the C library that qemu-user needs to
+# run a dynamically linked binary of another architecture.
+CROSS_SYSROOT = {"x86_64": Path("/usr/x86_64-linux-gnu"), "arm64": Path("/usr/aarch64-linux-gnu")}
+QEMU = {"arm64": "qemu-aarch64-static", "x86_64": "qemu-x86_64-static"}
+
+ENV = {"CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}
+
+
+def installed_targets() -> set[str]:
+    if shutil.which("rustup"):
+        out = subprocess.run(["rustup", "target", "list", "--installed"],
+                             capture_output=True, text=True, check=True).stdout
+        return set(out.split())
+    # A toolchain without rustup has its host's standard library only.
+    host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"^host: (\S+)$", host, re.M))
+
+
+def cross_build_problem(arch: str) -> str:
+    """Why the bootstrap for `arch` cannot be built here ("" when it can)."""
+    if arch == HOST_ARCH:
+        return ""
+    triple = TRIPLE[arch]
+    if triple not in installed_targets():
+        return (f"the {triple} Rust target is not installed here "
+                "(rustup target add needs static.rust-lang.org)")
+    if not shutil.which("cargo-zigbuild"):
+        return f"cargo-zigbuild is not installed here, so nothing can link for {triple}"
+    return ""
+
+
+def glibc_versions(binary: Path) -> list[tuple[int, ...]]:
+    """The GLIBC_x.y symbol versions the binary needs."""
+    found = set(re.findall(rb"GLIBC_(\d+(?:\.\d+)+)", binary.read_bytes()))
+    return sorted(tuple(int(p) for p in v.split(b".")) for v in found)
+
+
+def elf_machine(binary: Path) -> int:
+    header = binary.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", binary
+    return int.from_bytes(header[18:20], "little")
+
+
+ELF_MACHINE = {"x86_64": 62, "arm64": 183}
+
+
+@pytest.fixture(scope="module")
+def rust_project(render):
+    """The Rust project for an architecture, with build/bootstrap built for it.
+
+    The host's architecture is built as `mise run build:native` builds it;
+    the other one as the Dockerfile does, with cargo-zigbuild against
+    provided:al2023's glibc."""
+    built = {}
+
+    def _build(answers):
+        arch = answers["architecture"]
+        if arch not in built:
+            problem = cross_build_problem(arch)
+            if problem:
+                pytest.skip(problem)
+            project = render(answers).path
+            env = dict(ENV)
+            if arch != HOST_ARCH:
+                env["CARGO_BUILD_TARGET"] = f"{TRIPLE[arch]}.2.34"
+            run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
+            built[arch] = project
+        return built[arch]
+
+    return _build
+
+
+@pytest.mark.parametrize("answers", params(RUST_PAIRS))
+def test_rust_fmt_clippy_and_unit_tests(render, answers):
+    project = render(answers).path
+    run(["cargo", "fmt", "--check"], project)
+    run(["cargo", "clippy", "--all-targets", "--locked", "--", "-D", "warnings"], project,
+        env=ENV, timeout=1800)
+    result = run(["cargo", "test", "--locked"], project, env=ENV, timeout=1800)
+    assert "test handler::tests::answers_the_shared_events ... ok" in result.stdout, result.stdout
+    assert re.search(r"test result: ok\. [1-9]\d* passed; 0 failed", result.stdout), result.stdout
+
+
+@pytest.mark.parametrize("answers", params(RUST_PAIRS))
+def test_rust_builds_the_bootstrap_for_the_architecture(rust_project, answers):
+    arch = answers["architecture"]
+    bootstrap = rust_project(answers) / "build" / "bootstrap"
+    assert elf_machine(bootstrap) == ELF_MACHINE[arch]
+    # The release profile strips the binary: no symbol table left.
+    assert b".symtab" not in bootstrap.read_bytes()
+    if arch != HOST_ARCH:
+        versions = glibc_versions(bootstrap)
+        assert versions and max(versions) <= AL2023_GLIBC, versions
+
+
+@pytest.mark.parametrize("answers", params(RUST_PAIRS))
+def test_rust_bootstrap_answers_under_the_emulator(rust_project, answers):
+    arch = answers["architecture"]
+    project = rust_project(answers)
+    command, env = ["build/bootstrap"], {}
+    if arch != HOST_ARCH:
+        qemu = shutil.which(QEMU[arch])
+        assert qemu, f"{QEMU[arch]} is missing: script/bootstrap installs qemu-user-static"
+        # Unlike Go's, the Rust bootstrap links glibc dynamically: qemu needs
+        # that architecture's C library.
+        sysroot = CROSS_SYSROOT[arch]
+        if not (sysroot / "lib").is_dir():
+            pytest.skip(f"no {arch} C library at {sysroot} to run the bootstrap under {QEMU[arch]} "
+                        f"(Debian's libc6-{'arm64' if arch == 'arm64' else 'amd64'}-cross)")
+        command, env = [qemu, *command], {"QEMU_LD_PREFIX": str(sysroot)}
+    with emulator(command, project, env=env) as port:
+        assert_cases(port, project / "events")
+
+
+def test_rust_image_build_links_against_al2023_glibc(render):
+    """The Dockerfile's build (cargo-zigbuild, `<triple>.2.34`) for the host's
+    architecture: a binary that needs no newer glibc than provided:al2023's,
+    and still answers every shared case."""
+    if not shutil.which("cargo-zigbuild"):
+        pytest.skip("cargo-zigbuild is not installed here (the Dockerfile's build stage installs "
+                    "it from PyPI: pip install cargo-zigbuild ziglang)")
+    answers = next(c for c in RUST_PAIRS if c["architecture"] == HOST_ARCH)
+    project = render(answers).path
+    out = "build/bootstrap-al2023"
+    run(["scripts/build-bootstrap", out], project,
+        env={**ENV, "CARGO_BUILD_TARGET": f"{TRIPLE[HOST_ARCH]}.2.34"}, timeout=1800)
+    versions = glibc_versions(project / out)
+    assert versions and max(versions) <= AL2023_GLIBC, versions
+    with emulator([out], project) as port:
+        assert_cases(port, project / "events")
+
+
+# Names around and between the dependencies' names in Cargo.lock, where the
+# function's own package has to sort.
+@pytest.mark.parametrize("name", ["aa-fn", "my-function", "serde-fn", "tokio-app", "zz-top"])
+def test_rust_lock_file_fits_any_project_name(render, name):
+    answers = {**RUST_PAIRS[0], "project_name": name}
+    project = render(answers).path
+    lock = (project / "Cargo.lock").read_text()
+    assert f'name = "{name}"' in lock
+    # --locked: fails if the lock file does not match what cargo would write.
+    run(["cargo", "metadata", "--locked", "--format-version", "1"], project, env=ENV)
+    assert (project / "Cargo.lock").read_text() == lock
+    manifest = (project / "Cargo.toml").read_text()
+    assert f'name = "{name}"' in manifest and 'name = "bootstrap"' in manifest
+    assert not (project / "go.mod").exists()
