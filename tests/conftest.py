@@ -28,7 +28,7 @@ COPIER = yaml.safe_load((ROOT / "copier.yml").read_text())
 CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
 
 # The questions whose choices span the matrix every test runs over.
-MATRIX_QUESTIONS = ("language", "architecture", "iac")
+MATRIX_QUESTIONS = ("language", "architecture", "base_image", "iac")
 
 # Lambda's architecture names and Go's/Docker's.
 GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
@@ -81,15 +81,26 @@ def params(combos, marks_for=None):
     return [pytest.param(c, id=combo_id(c)) for c in combos]
 
 
-def language_arch_pairs() -> list[dict]:
-    """One combination per language and architecture (the IaC does not change the code)."""
-    seen, pairs = set(), []
+def one_per(*questions) -> list[dict]:
+    """The first combination for each distinct set of answers to these questions."""
+    seen, picked = set(), []
     for c in MATRIX:
-        key = (c["language"], c["architecture"])
+        key = tuple(c[q] for q in questions)
         if key not in seen:
             seen.add(key)
-            pairs.append(c)
-    return pairs
+            picked.append(c)
+    return picked
+
+
+def language_arch_pairs() -> list[dict]:
+    """One combination per language and architecture, on the default base image
+    (the IaC does not change the code)."""
+    return one_per("language", "architecture")
+
+
+def images() -> list[dict]:
+    """One combination per distinct container image: language, architecture, base image."""
+    return one_per("language", "architecture", "base_image")
 
 
 def have(tool: str) -> bool:

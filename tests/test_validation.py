@@ -8,6 +8,7 @@ copier.yml, so enabling one moves it from the refused to the accepted side.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import jinja2
 import pytest
 import yaml
 
-from conftest import COPIER, ROOT, choice_values
+from conftest import COPIER, MATRIX_QUESTIONS, ROOT, choice_values
 
 TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
 DEFAULT_ANSWERS = {
@@ -41,6 +42,7 @@ BAD = [
     ("architecture", "arm", "'arm' is not in"),
     ("architecture", "amd64", "'amd64' is not in"),
     ("iac", "cobol", "'cobol' is not in"),
+    ("base_image", "alpine", "'alpine' is not in"),
     ("aws_region", "US-EAST-1", "AWS region code such as us-east-1"),
     ("aws_region", "us-east", "AWS region code such as us-east-1"),
     ("aws_region", "us-east-1a", "AWS region code such as us-east-1"),
@@ -80,19 +82,27 @@ GOOD = [
 ]
 
 
-def disabled_choices() -> list[tuple[str, object, str]]:
-    """(question, value, the validator's message) for every disabled choice."""
+def disabled_choices() -> list[tuple[str, object, str, dict]]:
+    """(question, value, the validator's message, the other answers that disable
+    it) for every choice that some combination of earlier answers disables."""
     found = []
     for question, spec in COPIER.items():
         choices = spec.get("choices") if isinstance(spec, dict) else None
         if not isinstance(choices, dict):
             continue
         for choice in choices.values():
-            if isinstance(choice, dict) and choice.get("validator"):
-                answers = {**DEFAULT_ANSWERS, question: choice["value"]}
+            if not (isinstance(choice, dict) and choice.get("validator")):
+                continue
+            # The validator may depend on any other matrix answer (base_image=scratch
+            # is refused for language=custom): try each combination of them.
+            others = [q for q in MATRIX_QUESTIONS if q != question]
+            for values in itertools.product(*(choice_values(q) for q in others)):
+                context = dict(zip(others, values))
+                answers = {**DEFAULT_ANSWERS, **context, question: choice["value"]}
                 message = jinja2.Environment().from_string(choice["validator"]).render(**answers)
                 if message.strip():
-                    found.append((question, choice["value"], message.strip()))
+                    found.append((question, choice["value"], " ".join(message.split()), context))
+                    break
     return found
 
 
@@ -141,11 +151,21 @@ def test_bad_answer_is_refused_naming_question_and_rule(template, tmp_path, ques
 
 
 @pytest.mark.parametrize(
-    ("question", "value", "reason"),
-    [pytest.param(q, v, r, id=f"{q}={v}") for q, v, r in disabled_choices()],
+    ("question", "value", "reason", "context"),
+    [pytest.param(q, v, r, c, id=f"{q}={v}") for q, v, r, c in disabled_choices()],
 )
-def test_disabled_choice_is_refused_with_its_reason(template, tmp_path, question, value, reason):
-    assert_refused(template, tmp_path, {question: value}, f"'{question}'", reason)
+def test_disabled_choice_is_refused_with_its_reason(template, tmp_path, question, value, reason, context):
+    dst = tmp_path / "my-fn"
+    dst.mkdir()
+    with pytest.raises(ValueError) as refused:
+        copy(template, dst, {**context, question: value})
+    message = " ".join(str(refused.value).split())
+    assert f"'{question}'" in message and reason in message, message
+    assert list(dst.iterdir()) == [], "files were written although an answer was refused"
+
+
+def test_scratch_is_disabled_only_for_custom():
+    assert [(q, v, c["language"]) for q, v, _, c in disabled_choices()] == [("base_image", "scratch", "custom")]
 
 
 def test_refused_copy_does_not_create_the_destination(template, tmp_path):
@@ -189,7 +209,7 @@ def test_every_rule_has_a_row():
     assert ruled - checked == set(), "add rows to BAD for these questions"
     for question in ("memory_size", "timeout"):
         assert question in {q for q, _, _ in GOOD}
-    disabled = {(q, v) for q, v, _ in disabled_choices()}
+    disabled = {(q, v) for q, v, _, _ in disabled_choices()}
     for question, bad, _ in BAD:
         if "choices" in COPIER[question]:
             assert bad not in choice_values(question) or (question, bad) in disabled
