@@ -103,6 +103,43 @@ def images() -> list[dict]:
     return one_per("language", "architecture", "base_image")
 
 
+# What a copy of the template consists of: the questions, the files, the hooks.
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
+
+# Author and committer of the tests' own commits (and of the post-copy hook's
+# commit, so the machine's git configuration does not matter).
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "template-tests@example.invalid",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "template-tests@example.invalid",
+}
+
+
+def snapshot_template(dst: Path) -> Path:
+    """The template as it is in this working tree, copied outside any repository."""
+    dst.mkdir(parents=True)
+    for part in TEMPLATE_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst / part)
+    return dst
+
+
+@pytest.fixture
+def git_identity(monkeypatch):
+    """A git identity for this process and for the tasks copier starts (plumbum
+    copies the environment once, so it is set there too)."""
+    from plumbum import local
+
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    with local.env(**GIT_IDENTITY):
+        yield
+
+
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
 

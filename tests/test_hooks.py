@@ -35,12 +35,7 @@ ANSWERS_FILE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch):
-    for key, value in IDENTITY.items():
-        monkeypatch.setenv(key, value)
-    with local.env(**IDENTITY):
-        yield
+pytestmark = pytest.mark.usefixtures("git_identity")
 
 
 @pytest.fixture(scope="module")

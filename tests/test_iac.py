@@ -66,11 +66,12 @@ def sam_settings(project: Path) -> dict:
         "log_retention_days": log_group["RetentionInDays"],
         "log_group": log_group["LogGroupName"],
         "function_name": fn["FunctionName"],
-        "image": "digest" if "@sha256:" in resources and False else _sam_image_by_digest(template),
+        "image": _sam_image_by_digest(template),
     }
 
 
 def _sam_image_by_digest(template) -> str:
+    """SAM takes the image as a parameter that only a digest URI satisfies."""
     pattern = template["Parameters"]["ImageUri"]["AllowedPattern"]
     return "digest" if pattern.endswith("@sha256:[0-9a-f]{64}$") else pattern
 
@@ -199,8 +200,8 @@ def test_terraform_manages_a_secure_repository_and_adopts_it(render, answers):
     assert repo["image_tag_mutability"] == "IMMUTABLE"
     assert repo["image_scanning_configuration"][0]["scan_on_push"] is True
     assert "aws_ecr_lifecycle_policy" in config["resource"]
-    assert config["import"]["to"] == "${aws_ecr_repository.this}" or \
-        "aws_ecr_repository.this" in json.dumps(config["import"])
+    # publish creates the repository before the first apply: it is adopted.
+    assert config["import"] == {"to": "${aws_ecr_repository.this}", "id": "${var.ecr_repository}"}
     fn = config["resource"]["aws_lambda_function"]["this"]
     assert fn["package_type"] == "Image"
     permissions = config["resource"]["aws_lambda_permission"].values()

@@ -16,7 +16,6 @@ commit), edits it as a user would, commits, and updates.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import copier
@@ -24,20 +23,12 @@ import pytest
 import yaml
 from plumbum import local
 
-from conftest import MATRIX, ROOT, choice_values, run
+from conftest import GIT_IDENTITY, MATRIX, choice_values, run, snapshot_template
 
-TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
 SAM_TEMPLATE = Path("template") / "{% if iac == 'sam' %}sam{% endif %}" / "template.yaml.jinja"
 README_TEMPLATE = Path("template") / "README.md.jinja"
 
-# Author and committer of the tests' own commits (and of the hook's commit,
-# so the machine's git configuration does not matter).
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Template Tests",
-    "GIT_AUTHOR_EMAIL": "template-tests@example.invalid",
-    "GIT_COMMITTER_NAME": "Template Tests",
-    "GIT_COMMITTER_EMAIL": "template-tests@example.invalid",
-}
+IDENTITY = GIT_IDENTITY
 
 # What v1.1.0 changes.
 TITLE_V11 = "# {{ project_name }}: a Lambda function on provided:al2023"
@@ -79,16 +70,7 @@ def status(cwd: Path) -> str:
     return git(cwd, "status", "--porcelain")
 
 
-def snapshot(dst: Path) -> Path:
-    """The template as it is in this working tree, outside any repository."""
-    dst.mkdir(parents=True)
-    for part in TEMPLATE_PARTS:
-        src = ROOT / part
-        if src.is_dir():
-            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst / part)
-    return dst
+snapshot = snapshot_template
 
 
 def release(repo: Path, version: str, why: str) -> None:
@@ -182,14 +164,7 @@ def user_edits(dst: Path, readme=True, sam=True) -> None:
 # -------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch):
-    """A git identity for this process and for the tasks copier starts (plumbum
-    copies the environment once, so it is set there too)."""
-    for key, value in IDENTITY.items():
-        monkeypatch.setenv(key, value)
-    with local.env(**IDENTITY):
-        yield
+pytestmark = pytest.mark.usefixtures("git_identity")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ copier.yml, so enabling one moves it from the refused to the accepted side.
 from __future__ import annotations
 
 import itertools
-import shutil
 from pathlib import Path
 
 import copier
@@ -17,9 +16,8 @@ import jinja2
 import pytest
 import yaml
 
-from conftest import COPIER, MATRIX_QUESTIONS, ROOT, choice_values
+from conftest import COPIER, MATRIX_QUESTIONS, choice_values, snapshot_template
 
-TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
 DEFAULT_ANSWERS = {
     q: spec["default"] for q, spec in COPIER.items() if not q.startswith("_") and "default" in spec
 }
@@ -109,15 +107,7 @@ def disabled_choices() -> list[tuple[str, object, str, dict]]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """This working tree's template, copied once (no git clone per case)."""
-    dst = tmp_path_factory.mktemp("template") / "lambda-template"
-    dst.mkdir()
-    for part in TEMPLATE_PARTS:
-        src = ROOT / part
-        if src.is_dir():
-            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst / part)
-    return dst
+    return snapshot_template(tmp_path_factory.mktemp("template") / "lambda-template")
 
 
 def copy(template: Path, dst: Path, data: dict) -> None:
