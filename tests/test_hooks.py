@@ -17,10 +17,9 @@ from pathlib import Path
 import copier
 import pytest
 import yaml
-from plumbum import local
 
 from conftest import COPIER, ROOT, run
-from test_update import IDENTITY, git, release, snapshot, status
+from test_update import IDENTITY, first_release, git, snapshot, status
 
 HOOK = ROOT / "hooks" / "post_copy.py"
 MIGRATE = ROOT / "hooks" / "migrate_answers.py"
@@ -40,11 +39,7 @@ pytestmark = pytest.mark.usefixtures("git_identity")
 
 @pytest.fixture(scope="module")
 def template_repo(tmp_path_factory) -> Path:
-    repo = snapshot(tmp_path_factory.mktemp("template") / "lambda-template")
-    with local.env(**IDENTITY):
-        git(repo, "init", "-q", "-b", "main")
-        release(repo, "v1.0.0", "First release")
-    return repo
+    return first_release(tmp_path_factory.mktemp("template"))
 
 
 def copy(src: str, dst: Path, **kwargs) -> Path:

@@ -167,12 +167,19 @@ def user_edits(dst: Path, readme=True, sam=True) -> None:
 pytestmark = pytest.mark.usefixtures("git_identity")
 
 
-@pytest.fixture(scope="module")
-def template_repo(tmp_path_factory) -> Path:
-    repo = snapshot(tmp_path_factory.mktemp("template") / "lambda-template")
+def first_release(parent: Path) -> Path:
+    """A template repository holding this working tree's template as v1.0.0."""
+    repo = snapshot(parent / "lambda-template")
     with local.env(**IDENTITY):
         git(repo, "init", "-q", "-b", "main")
         release(repo, "v1.0.0", "First release")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory) -> Path:
+    repo = first_release(tmp_path_factory.mktemp("template"))
+    with local.env(**IDENTITY):
         change_template_v11(repo)
         release(repo, "v1.1.0", "README title and paragraph; X-Ray tracing in SAM")
         rename_question_v12(repo)
