@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import platform
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,16 @@ MATRIX_QUESTIONS = ("language", "architecture", "base_image", "iac")
 
 # Lambda's architecture names and Go's/Docker's.
 GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
+# This machine's, in Lambda's names.
+HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+# The ELF e_machine of each architecture.
+ELF_MACHINE = {"x86_64": 62, "arm64": 183}
+
+
+def elf_machine(binary: Path) -> int:
+    header = binary.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", binary
+    return int.from_bytes(header[18:20], "little")
 
 # One cargo target folder for every Rust project the tests build, kept between
 # runs: the dependencies compile once per profile and target, and projects
@@ -194,6 +205,23 @@ def render(copie_session):
         return cache[key]
 
     return _render
+
+
+def bootstrap_builder(render, env_for):
+    """answers -> the rendered project, with build/bootstrap built by its
+    scripts/build-bootstrap once per architecture, in env_for(architecture)."""
+    built = {}
+
+    def _build(answers):
+        arch = answers["architecture"]
+        if arch not in built:
+            env = env_for(arch)
+            project = render(answers).path
+            run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
+            built[arch] = project
+        return built[arch]
+
+    return _build
 
 
 def free_port() -> int:

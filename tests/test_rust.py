@@ -8,7 +8,6 @@ the dependencies compile once per profile and target, not once per render."""
 
 from __future__ import annotations
 
-import platform
 import re
 import shutil
 import subprocess
@@ -16,12 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CARGO_TARGET_DIR, assert_cases, emulator, language_arch_pairs, params, run
+from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, HOST_ARCH, assert_cases, bootstrap_builder, elf_machine,
+                      emulator, language_arch_pairs, params, run)
 
 RUST_PAIRS = [c for c in language_arch_pairs() if c["language"] == "rust"]
-HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
-    platform.machine()
-]
 TRIPLE = {"x86_64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
 # The glibc of provided:al2023: what the Dockerfile's build stage links against.
 AL2023_GLIBC = (2, 34)
@@ -62,15 +59,6 @@ def glibc_versions(binary: Path) -> list[tuple[int, ...]]:
     return sorted(tuple(int(p) for p in v.split(b".")) for v in found)
 
 
-def elf_machine(binary: Path) -> int:
-    header = binary.read_bytes()[:20]
-    assert header[:4] == b"\x7fELF", binary
-    return int.from_bytes(header[18:20], "little")
-
-
-ELF_MACHINE = {"x86_64": 62, "arm64": 183}
-
-
 @pytest.fixture(scope="module")
 def rust_project(render):
     """The Rust project for an architecture, with build/bootstrap built for it.
@@ -78,23 +66,16 @@ def rust_project(render):
     The host's architecture is built as `mise run build:native` builds it;
     the other one as the Dockerfile does, with cargo-zigbuild against
     provided:al2023's glibc."""
-    built = {}
 
-    def _build(answers):
-        arch = answers["architecture"]
-        if arch not in built:
-            problem = cross_build_problem(arch)
-            if problem:
-                pytest.skip(problem)
-            project = render(answers).path
-            env = dict(ENV)
-            if arch != HOST_ARCH:
-                env["CARGO_BUILD_TARGET"] = f"{TRIPLE[arch]}.2.34"
-            run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
-            built[arch] = project
-        return built[arch]
+    def env_for(arch):
+        problem = cross_build_problem(arch)
+        if problem:
+            pytest.skip(problem)
+        if arch == HOST_ARCH:
+            return ENV
+        return {**ENV, "CARGO_BUILD_TARGET": f"{TRIPLE[arch]}.2.34"}
 
-    return _build
+    return bootstrap_builder(render, env_for)
 
 
 @pytest.mark.parametrize("answers", params(RUST_PAIRS))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, GOARCH, MATRIX, ROOT, assert_cases, emulator, mise_env, params,
+from conftest import (CARGO_TARGET_DIR, GOARCH, HOST_ARCH, MATRIX, ROOT, assert_cases, emulator, mise_env, params,
                       run)
 
 SCRATCH = [c for c in MATRIX if c["base_image"] == "scratch"]
@@ -79,7 +79,7 @@ def test_rust_scratch_bootstrap_is_static_and_answers(render, answers):
     file_out = run(["file", "build/bootstrap-musl"], project).stdout
     assert "statically linked" in file_out or "static-pie" in file_out, file_out
     command = ["build/bootstrap-musl"]
-    if answers["architecture"] == "arm64" and os.uname().machine != "aarch64":
+    if answers["architecture"] != HOST_ARCH:
         command = [shutil.which("qemu-aarch64-static"), *command]
     with emulator(command, project) as port:
         assert_cases(port, project / "events")
