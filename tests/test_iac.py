@@ -13,12 +13,12 @@ import pytest
 import yaml
 from hcl2 import SerializationOptions
 
-from conftest import MATRIX, ROOT, params, run
+from conftest import MATRIX, ROOT, one_per, params, run
 
 IACS = sorted({c["iac"] for c in MATRIX})
 # One project per IaC (architecture and language do not change the IaC beyond
 # the answers checked in test_equivalent_settings).
-ONE_PER_IAC = [next(c for c in MATRIX if c["iac"] == iac) for iac in IACS]
+ONE_PER_IAC = one_per("iac")
 CHECKOV_FRAMEWORK = {"sam": "cloudformation", "cdk": "cloudformation", "terraform": "terraform"}
 DIGEST = "sha256:" + "0" * 64
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, CASES, LANGUAGES, MATRIX, free_port, mise_env, params, rie_path,
+from conftest import (CARGO_TARGET_DIR, CASES, free_port, mise_env, one_per, params, rie_path,
                       run, wait_for_port)
 
 # One project per language, with the defaults for everything else.
-ONE_PER_LANGUAGE = [next(c for c in MATRIX if c["language"] == lang) for lang in LANGUAGES]
+ONE_PER_LANGUAGE = one_per("language")
 
 
 @pytest.fixture(scope="module")

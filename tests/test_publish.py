@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MATRIX, ROOT, free_port, mise_env, params, run, wait_for_port
+from conftest import MATRIX, ROOT, free_port, mise_env, one_per, params, run, wait_for_port
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
 IAC_TOOLS = ("sam", "npm", "npx", "terraform", "tofu")
-ONE_PER_IAC = [next(c for c in MATRIX if c["iac"] == iac) for iac in sorted({c["iac"] for c in MATRIX})]
+ONE_PER_IAC = one_per("iac")
 
 
 @pytest.fixture(scope="module")

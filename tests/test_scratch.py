@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, GOARCH, HOST_ARCH, MATRIX, ROOT, assert_cases, emulator, mise_env, params,
+from conftest import (CARGO_TARGET_DIR, GOARCH, HOST_ARCH, MATRIX, ROOT, assert_cases, emulator, images, mise_env, params,
                       run)
 
-SCRATCH = [c for c in MATRIX if c["base_image"] == "scratch"]
-ONE_SCRATCH_PER_LANGUAGE_ARCH = list({(c["language"], c["architecture"]): c for c in reversed(SCRATCH)}.values())
+ONE_SCRATCH_PER_LANGUAGE_ARCH = [c for c in images() if c["base_image"] == "scratch"]
 
 
 @pytest.mark.parametrize("answers", params(ONE_SCRATCH_PER_LANGUAGE_ARCH))
