@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MATRIX, ROOT, free_port, mise_env, one_per, params, run, wait_for_port
+from conftest import GIT_IDENTITY, MATRIX, ROOT, free_port, mise_env, one_per, params, run, wait_for_port
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -52,11 +52,9 @@ def workspace(render, tmp_path, moto):
         source = render(answers).path
         project = tmp_path / "project"
         shutil.copytree(source, project, ignore=shutil.ignore_patterns("build", "target", ".git"))
-        git = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
         run(["git", "init", "-q", "-b", "main"], project)
         run(["git", "add", "-A"], project)
-        run(["git", "commit", "-q", "-m", "init"], project, env=git)
+        run(["git", "commit", "-q", "-m", "init"], project, env=GIT_IDENTITY)
 
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
