@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml  # Copier itself depends on PyYAML, so its Python has it
 
 # Used only when git has no identity for the user, for the first commit only.
 FALLBACK_NAME = "Copier"
@@ -48,39 +49,17 @@ def git(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def read_answers(path: Path) -> dict:
-    """The recorded answers (only flat `key: value` lines matter here)."""
+    """The recorded answers ({} when the file is missing or not a mapping)."""
     try:
-        text = path.read_text()
+        data = yaml.safe_load(path.read_text())
     except OSError:
         return {}
-    try:
-        import yaml  # Copier's own interpreter always has PyYAML.
-
-        data = yaml.safe_load(text)
-        return data if isinstance(data, dict) else {}
-    except Exception:  # noqa: BLE001 - fall back to a plain line parse
-        answers = {}
-        for line in text.splitlines():
-            match = re.match(r"^([A-Za-z_][\w-]*):\s*(.*?)\s*$", line)
-            if match:
-                answers[match.group(1)] = match.group(2).strip("'\"")
-        return answers
+    return data if isinstance(data, dict) else {}
 
 
 def inside_work_tree() -> bool:
     proc = git("rev-parse", "--is-inside-work-tree")
     return proc.returncode == 0 and proc.stdout.strip() == "true"
-
-
-def init_repository() -> subprocess.CompletedProcess:
-    """`git init` on branch main, also with git older than 2.28 (no `-b`)."""
-    proc = git("init", "-q", "-b", BRANCH)
-    if proc.returncode == 0:
-        return proc
-    proc = git("init", "-q")
-    if proc.returncode == 0:
-        git("symbolic-ref", "HEAD", f"refs/heads/{BRANCH}")
-    return proc
 
 
 def configured(key: str) -> str:
@@ -140,22 +119,42 @@ def by_hand(quiet: bool) -> None:
     say("`copier update` works once the project is a git repository with a clean tree.", quiet)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--answers-file", default=".copier-answers.yml")
-    parser.add_argument("--quiet", default="false", help="true to print nothing")
-    args = parser.parse_args(argv)
-    quiet = args.quiet.strip().lower() in {"1", "true", "yes"}
-    answers = read_answers(Path(args.answers_file))
+# Sources `copier update` can find again from inside the project: URLs, scp-like
+# git addresses, Copier's gh:/gl: shortcuts, absolute and home-relative paths.
+FINDABLE_SOURCE = ("gh:", "gl:", "git@", "git+", "/", "~")
+
+
+def relative_source_warning(source: object) -> str:
+    """What to do when the template was recorded by a relative path ("" if it was not).
+
+    `copier update` reads `_src_path` from inside the project, where a relative
+    path names some other folder, so the update would fail to find the template.
+    """
+    if not isinstance(source, str) or "://" in source or source.startswith(FINDABLE_SOURCE):
+        return ""
+    # The folder copier was started in: the shell's PWD, which copier's change
+    # of directory for this task did not update.
+    guess = Path(os.environ.get("PWD", "."), source).resolve()
+    absolute = str(guess) if (guess / "copier.yml").is_file() else "/absolute/path/to/the/template"
+    return (
+        f"Warning: .copier-answers.yml records the template by the relative path {source!r}"
+        " (_src_path).\n"
+        "`copier update`, run in the project, would look for it there and not find it.\n"
+        "Record the template's absolute path, then commit:\n"
+        f"  in .copier-answers.yml, change the line `_src_path: {source}` to `_src_path: {absolute}`\n"
+        "  git commit -am \"Record the template's absolute path\"\n"
+        "Next time, give copier an absolute path or a URL, e.g."
+        " copier copy --trust \"$PWD\" ../my-function"
+    )
+
+
+def make_first_commit(answers: dict, quiet: bool) -> None:
     where = Path.cwd()
-
-    trust_mise(quiet)
-
     if not shutil.which("git"):
         say("Note: git is not installed, so the project is not a git repository yet.", quiet)
         say("Once git is installed, run in the project:", quiet)
         by_hand(quiet)
-        return 0
+        return
 
     if inside_work_tree():
         top = git("rev-parse", "--show-toplevel").stdout.strip()
@@ -163,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         say("Next steps with git:", quiet)
         say(f"  git add {where} && git commit   # `copier update` needs a clean tree", quiet)
         say("  copier update --trust           # later: bring in template changes", quiet)
-        return 0
+        return
 
     fallback = identity_fallback()
     steps = [
-        ("git init", init_repository),
+        ("git init", lambda: git("init", "-q", "-b", BRANCH)),
         ("git add", lambda: git("add", "-A")),
         (
             "git commit",
@@ -184,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             say("  " + (proc.stderr.strip() or proc.stdout.strip()).replace("\n", "\n  "), quiet)
             say("Finish by hand in the project:", quiet)
             by_hand(quiet)
-            return 0
+            return
 
     head = git("rev-parse", "--short", "HEAD").stdout.strip()
     say(f"Made {where} a git repository: branch {BRANCH}, first commit {head}.", quiet)
@@ -198,6 +197,24 @@ def main(argv: list[str] | None = None) -> int:
     say("Next steps with git:", quiet)
     say("  git remote add origin <your repository URL> && git push -u origin main", quiet)
     say("  copier update --trust   # later: bring in template changes, keeping your edits", quiet)
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers-file", default=".copier-answers.yml")
+    parser.add_argument("--quiet", default="false", help="true to print nothing")
+    args = parser.parse_args(argv)
+    quiet = args.quiet.strip().lower() in {"1", "true", "yes"}
+    answers = read_answers(Path(args.answers_file))
+
+    trust_mise(quiet)
+    make_first_commit(answers, quiet)
+    # Printed even with --quiet: without it, the first `copier update` fails.
+    warning = relative_source_warning(answers.get("_src_path"))
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     return 0
 
 

@@ -2,8 +2,9 @@
 
 Through copier: the hook runs on copy from a local template repository, from a
 git URL and from a plain folder, never on update, and stays out of an existing
-repository. Directly: the git identity rules, old git, missing git, a failing
-commit and mise, each in an environment the test controls.
+repository. Directly: the git identity rules, missing git, a failing
+commit and mise, each in an environment the test controls; a template recorded
+by a relative path gets the warning that keeps `copier update` working.
 """
 
 from __future__ import annotations
@@ -97,6 +98,39 @@ def test_copy_from_a_plain_folder_names_no_version(template_repo, tmp_path):
     dst = copy(str(plain), tmp_path / "my-fn")
     assert log(dst) == ["Generate the project from an unversioned template"]
     assert status(dst) == ""
+
+
+def test_copy_from_a_relative_path_is_told_how_to_keep_update_working(template_repo, tmp_path):
+    # As from a shell in the template's parent folder: `copier copy <relative> <dst>`.
+    cwd = template_repo.parent
+    proc = run([sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref=v1.0.0",
+                template_repo.name, str(tmp_path / "my-fn")], cwd, env={"PWD": str(cwd)})
+    assert "Traceback" not in proc.stderr
+    dst = tmp_path / "my-fn"
+    recorded = f"_src_path: {template_repo.name}"
+    assert recorded in (dst / ".copier-answers.yml").read_text()
+    assert "copier update`, run in the project, would look for it there and not find it" in proc.stderr
+    fix = f"change the line `{recorded}` to `_src_path: {template_repo}`"
+    assert fix in proc.stderr, proc.stderr
+
+    # Following the advice makes `copier update` work.
+    answers = dst / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace(recorded, f"_src_path: {template_repo}"))
+    git(dst, "commit", "-q", "-am", "Record the template's absolute path")
+    run([sys.executable, "-m", "copier", "update", "--trust", "--defaults", "--vcs-ref=v1.0.0"], dst)
+    assert status(dst) == ""
+
+
+@pytest.mark.parametrize("source", ["gh:example/lambda-template", "https://example.com/t.git",
+                                    "git@example.com:t.git", "git+file:///srv/t", "/srv/t", "~/t"])
+def test_sources_update_can_find_get_no_warning(source):
+    sys.path.insert(0, str(HOOK.parent))
+    try:
+        import post_copy
+    finally:
+        sys.path.pop(0)
+    assert post_copy.relative_source_warning(source) == ""
+    assert "not find it" in post_copy.relative_source_warning("../t")
 
 
 def test_copy_into_an_existing_repository_makes_no_new_one(template_repo, tmp_path, capfd):
@@ -211,22 +245,6 @@ def test_identity_from_the_environment_is_used(generated, bare_env):
            "GIT_COMMITTER_NAME": "Env Committer", "GIT_COMMITTER_EMAIL": "committer@example.com"}
     hook(generated, env)
     assert author(generated, env) == "Env Author <author@example.com>|Env Committer <committer@example.com>"
-
-
-def test_old_git_without_init_b_still_gets_branch_main(generated, bare_env, tmp_path):
-    shim = Path(bare_env["PATH"]) / "git"
-    shim.unlink()
-    shim.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = init ]; then for a in "$@"; do\n'
-        '  if [ "$a" = -b ]; then echo "error: unknown switch \\`b\'" >&2; exit 129; fi\n'
-        "done; fi\n"
-        f'exec {REAL_GIT} "$@"\n'
-    )
-    shim.chmod(0o755)
-    hook(generated, bare_env)
-    assert run(["git", "symbolic-ref", "HEAD"], cwd=generated, env=bare_env).stdout.strip() == "refs/heads/main"
-    assert run(["git", "rev-list", "--count", "HEAD"], cwd=generated, env=bare_env).stdout.strip() == "1"
 
 
 def test_missing_git_is_a_note_not_a_failure(generated, bare_env):
