@@ -1,12 +1,25 @@
 """The README's two set-up commands: one generates a working function, the
-other is the test command .ci/run runs."""
+other is the test command .ci/run runs.
+
+The generate command runs word for word, as a new user runs it: from a fresh
+clone, through uvx, with a `python3` on PATH that refuses `pip install`
+outside a virtual environment (PEP 668, like Debian's, Ubuntu's and
+Homebrew's). The project it makes must then take `copier update`.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from conftest import GIT_IDENTITY, ROOT, run
+
+COPIER_PIN = re.search(r"^copier==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
 
 
 def setup_commands() -> list[str]:
@@ -17,22 +30,99 @@ def setup_commands() -> list[str]:
 
 def test_exactly_two_commands_and_ci_runs_the_second():
     generate, test = setup_commands()
-    assert "copier copy" in generate and "--trust" in generate
+    assert generate.startswith(f"uvx copier@{COPIER_PIN} copy --trust"), generate
+    assert '"$PWD"' in generate, "a clone is given by its absolute path"
     assert test == "script/test"
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^exec script/test$", ci, re.M), ci
 
 
-def test_the_generate_command_works_verbatim_from_a_clone(tmp_path):
-    generate, _ = setup_commands()
+def test_the_pipx_equivalent_is_pinned_to_the_same_copier():
+    readme = (ROOT / "README.md").read_text()
+    pipx = re.findall(r"pipx run --spec copier==(\S+) copier copy", readme)
+    assert pipx == [COPIER_PIN]
+    assert set(re.findall(r"uvx copier@(\S+) ", readme)) == {COPIER_PIN}
+
+
+def externally_managed_python() -> Path | None:
+    """A system Python that refuses `pip install` (PEP 668), if this machine has one."""
+    for candidate in ("/usr/bin/python3", "/opt/homebrew/bin/python3", "/usr/local/bin/python3"):
+        python = Path(candidate)
+        if not python.exists():
+            continue
+        stdlib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
+                                capture_output=True, text=True).stdout.strip()
+        if stdlib and (Path(stdlib) / "EXTERNALLY-MANAGED").exists():
+            return python
+    return None
+
+
+PEP668_PYTHON = externally_managed_python()
+
+
+@pytest.fixture
+def stock_machine(tmp_path):
+    """PATH and environment of a machine whose only python3 is the distribution's:
+    uv, git and the system's folders, nothing from pyenv or the tests' venv."""
+    if PEP668_PYTHON is None:
+        pytest.skip("no externally managed Python (PEP 668: a Debian, Ubuntu or Homebrew "
+                    "python3 with an EXTERNALLY-MANAGED marker) on this machine")
+    bin_dir = tmp_path / "stock-bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(PEP668_PYTHON)
+    for tool in ("uv", "uvx", "git"):
+        found = shutil.which(tool) or str(Path(sys.executable).parent / tool)
+        (bin_dir / tool).symlink_to(found)
+    env = {
+        **GIT_IDENTITY,
+        "PATH": f"{bin_dir}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "UV_PYTHON_DOWNLOADS": "never",  # no python-build-standalone here: use the system's
+    }
+    # The premise: this python3 refuses to install into itself.
+    refused = run(["python3", "-m", "pip", "install", "--dry-run", "copier"], tmp_path, env=env, check=False)
+    assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr, refused.stderr
+    return env
+
+
+def clone_template(tmp_path: Path) -> Path:
     clone = tmp_path / "template"
     run(["git", "clone", "-q", str(ROOT), str(clone)], tmp_path)
-    run(["sh", "-c", generate], clone, env=GIT_IDENTITY)
+    return clone
+
+
+def test_generate_verbatim_on_a_stock_python_then_copier_update(tmp_path, stock_machine):
+    generate, _ = setup_commands()
+    clone = clone_template(tmp_path)
+    run(["sh", "-c", generate], clone, env=stock_machine, timeout=900)
+
     project = tmp_path / "my-function"
     answers = (project / ".copier-answers.yml").read_text()
-    for default in ("language: go", "architecture: arm64", "iac: sam", "project_name: my-function"):
+    for default in ("language: go", "architecture: arm64", "iac: sam", "project_name: my-function",
+                    f"_src_path: {clone}\n"):
         assert default in answers
-    # The defaults give a working project: its tests pass and it made its first commit.
-    run(["go", "test", "./..."], project)
-    log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True).stdout
+    log = run(["git", "log", "--oneline"], project).stdout
     assert len(log.splitlines()) == 1
+    # The defaults give a working project.
+    run(["go", "test", "./..."], project)
+
+    update = generate.split(" copy ", 1)[0] + " update --trust --defaults"
+    # Nothing changed in the template: the update succeeds and changes nothing.
+    run(["sh", "-c", update], project, env=stock_machine, timeout=900)
+    assert run(["git", "status", "--porcelain"], project).stdout == ""
+
+    # A template change arrives through the same command.
+    readme = clone / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nA line added by a later template version.\n")
+    run(["git", "commit", "-q", "-am", "A later template version"], clone, env=GIT_IDENTITY)
+    run(["sh", "-c", update], project, env=stock_machine, timeout=900)
+    assert "A line added by a later template version." in (project / "README.md").read_text()
+    changed = run(["git", "status", "--porcelain"], project).stdout.split("\n")
+    assert sorted(line[3:] for line in changed if line) == [".copier-answers.yml", "README.md"]
+
+
+def test_script_test_installs_into_a_virtual_environment_of_its_own():
+    """Not into whatever python3 is on PATH: a PEP 668 one refuses that."""
+    bootstrap = (ROOT / "script" / "bootstrap").read_text()
+    assert not re.search(r"^\s*python3 -m pip install", bootstrap, re.M), "pip into the system Python"
+    assert 'python3 -m venv "$venv"' in bootstrap and "venv=.tools/venv" in bootstrap
+    assert re.search(r'^PATH="\$PWD/\.tools/venv/bin:', (ROOT / "script" / "test").read_text(), re.M)
