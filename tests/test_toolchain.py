@@ -33,6 +33,20 @@ def mise_tools(project: Path) -> dict:
     return tomllib.loads((project / "mise.toml").read_text())["tools"]
 
 
+def provider_plugins(mirror: Path, dst: Path) -> Path:
+    """The mirror's providers under both registry host names, Terraform's and
+    OpenTofu's (registry.opentofu.org/hashicorp/aws), as file symlinks
+    (init does not follow a symlinked folder)."""
+    source = mirror / "registry.terraform.io"
+    for file in source.rglob("*"):
+        if file.is_file():
+            for host in ("registry.terraform.io", "registry.opentofu.org"):
+                link = dst / host / file.relative_to(source)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(file)
+    return dst
+
+
 @pytest.mark.parametrize("answers", params(one_per("language")))
 def test_mise_toml_pins_every_tool(render, answers):
     for tool, pin in mise_tools(render(answers).path).items():
@@ -76,12 +90,7 @@ def test_bootstrap_opentofu_is_the_pinned_one_and_passes(render, tmp_path):
     if mirror is None:
         pytest.skip("no local mirror of the hashicorp/aws provider (see tests/test_iac.py)")
     assert run([str(TOFU), "version"], tmp_path).stdout.splitlines()[0] == f"OpenTofu {bootstrap_pin('TOFU_VERSION')}"
-    # OpenTofu names the provider registry.opentofu.org/hashicorp/aws: the
-    # same mirror under that host name too.
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    for host in ("registry.terraform.io", "registry.opentofu.org"):
-        (plugins / host).symlink_to(mirror / "registry.terraform.io")
+    plugins = provider_plugins(mirror, tmp_path / "plugins")
     answers = next(c for c in one_per("iac") if c["iac"] == "terraform")
     work = tmp_path / "terraform"
     shutil.copytree(render(answers).path / "terraform", work)
