@@ -109,3 +109,17 @@ def test_readme_names_every_task_and_the_iac_by_its_display_name(render, answers
     (name,) = re.findall(r"deployed with \*\*(.+?)\*\*", readme)
     assert label.startswith(name) and f"with {name}\"" in deploy
     assert f"with {answers['iac'].upper()}" not in readme + deploy
+
+
+@pytest.mark.parametrize("answers", params(one_per("iac")))
+def test_no_pointer_to_what_is_not_generated(render, answers):
+    """Comments point only at files the project has, and say what is true."""
+    project = render(answers).path
+    for path in project_files(project):
+        text = path.read_text(errors="ignore")
+        for word in ("NOTES.md", "this prototype", "default of 30 days"):
+            assert word not in text, (path, word)
+    package = project / "cdk" / "package.json"
+    if package.exists():
+        for target in yaml.safe_load(package.read_text()).get("bin", {}).values():
+            assert (project / "cdk" / target).exists(), target
