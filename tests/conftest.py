@@ -7,10 +7,8 @@ session and shared by the tests that need it.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -20,21 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-COPIER = yaml.safe_load((ROOT / "copier.yml").read_text())
+from matrix import (COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, ROOT, choice_values, copier_jinja_env,  # noqa: F401
+                    disabled_reason, matrix, render_validator)
+
 CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
 
-# The questions whose choices span the matrix every test runs over.
-MATRIX_QUESTIONS = ("language", "architecture", "base_image", "iac")
-
-# Lambda's architecture names and Go's/Docker's.
-GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
-# This machine's, in Lambda's names.
-HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
 # The ELF e_machine of each architecture.
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 
@@ -48,36 +39,6 @@ def elf_machine(binary: Path) -> int:
 # runs: the dependencies compile once per profile and target, and projects
 # rendered from the same template share the build of their own crate too.
 CARGO_TARGET_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "cargo-target"
-
-
-def choice_values(question: str) -> list:
-    """Every value a question offers, enabled or not, in copier.yml's order."""
-    choices = COPIER[question]["choices"]
-    if isinstance(choices, list):
-        return list(choices)
-    return [c["value"] if isinstance(c, dict) else c for c in choices.values()]
-
-
-def disabled_reason(question: str, value, answers: dict) -> str:
-    """The message a choice's validator gives for these answers ("" = enabled)."""
-    choices = COPIER[question]["choices"]
-    if isinstance(choices, list):
-        return ""
-    for choice in choices.values():
-        if isinstance(choice, dict) and choice["value"] == value:
-            template = jinja2.Environment().from_string(choice.get("validator", ""))
-            return template.render(**answers).strip()
-    return ""
-
-
-def matrix() -> list[dict]:
-    """Every combination of the matrix questions that copier.yml accepts."""
-    combos = []
-    for values in itertools.product(*(choice_values(q) for q in MATRIX_QUESTIONS)):
-        answers = dict(zip(MATRIX_QUESTIONS, values))
-        if not any(disabled_reason(q, answers[q], answers) for q in MATRIX_QUESTIONS):
-            combos.append(answers)
-    return combos
 
 
 def combo_id(answers: dict) -> str:
@@ -300,3 +261,5 @@ def assert_cases(port: int, events_dir: Path) -> None:
         assert body["status"] == case["status"], body
         assert body["message"] == case["message"], body
         time.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+        for name, value in case.get("headers", {}).items():
+            assert response["headers"].get(name) == value, (case, response)

@@ -3,12 +3,14 @@ under the Runtime Interface Emulator on both architectures."""
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import (ELF_MACHINE, GOARCH, HOST_ARCH, assert_cases, bootstrap_builder, elf_machine, emulator,
-                      language_arch_pairs, params, run)
+                      language_arch_pairs, mise_env, params, rie_path, run)
 
 GO_PAIRS = [c for c in language_arch_pairs() if c["language"] == "go"]
 
@@ -46,3 +48,19 @@ def test_go_bootstrap_answers_under_the_emulator(go_project, answers):
         command = [shutil.which(qemu), *command]
     with emulator(command, project) as port:
         assert_cases(port, project / "events")
+
+
+@pytest.mark.parametrize("answers", params(GO_PAIRS[:1]))
+def test_go_lint_runs_staticcheck(render, answers, tmp_path):
+    """`mise run lint` fails on code that go vet and gofmt accept but
+    staticcheck does not (S1039: an unnecessary fmt.Sprintf)."""
+    project = tmp_path / "project"
+    shutil.copytree(render(answers).path, project, ignore=shutil.ignore_patterns("build"))
+    env = {**mise_env(tmp_path), "PATH": f"{Path(rie_path()).parent}{os.pathsep}{os.environ['PATH']}"}
+    run(["mise", "run", "lint"], project, env=env)
+    (project / "internal" / "handler" / "probe.go").write_text(
+        'package handler\n\nimport "fmt"\n\nfunc probe() string {\n\treturn fmt.Sprintf("probe")\n}\n\nvar _ = probe\n')
+    run(["go", "vet", "./..."], project)
+    result = run(["mise", "run", "lint"], project, env=env, check=False)
+    assert result.returncode != 0
+    assert "S1039" in result.stdout + result.stderr, result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""The post-copy hook and the answers migration (hooks/).
+"""The post-copy hook (hooks/post_copy.py).
 
 Through copier: the hook runs on copy from a local template repository, from a
 git URL and from a plain folder, never on update, and stays out of an existing
@@ -23,7 +23,6 @@ from conftest import COPIER, ROOT, run
 from test_update import IDENTITY, first_release, git, snapshot, status
 
 HOOK = ROOT / "hooks" / "post_copy.py"
-MIGRATE = ROOT / "hooks" / "migrate_answers.py"
 REAL_GIT = shutil.which("git")
 ANSWERS_FILE = (
     "# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
@@ -159,13 +158,12 @@ def test_update_makes_no_commit(template_repo, tmp_path):
     assert "sam/template.yaml" in status(dst)
 
 
-def test_tasks_and_migrations_are_wired_in_copier_yml():
+def test_tasks_are_wired_in_copier_yml():
     (task,) = COPIER["_tasks"]
     assert task["when"] == "{{ _copier_operation == 'copy' }}"
     assert task["command"][:2] == ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/post_copy.py"]
-    (migration,) = COPIER["_migrations"]
-    assert migration["when"] == "{{ _stage == 'before' }}"
-    assert migration["command"][1] == "{{ _copier_conf.src_path }}/hooks/migrate_answers.py"
+    # No migrations until a release renames a question or a choice value.
+    assert "_migrations" not in COPIER
     assert COPIER["_envops"]["undefined"] == "jinja2.StrictUndefined"
     min_version = tuple(int(p) for p in COPIER["_min_copier_version"].split("."))
     assert min_version >= (9, 5, 0)  # `_copier_operation` is new in 9.5.0
@@ -284,57 +282,3 @@ def test_mise_trust_is_tried_and_may_fail(generated, bare_env, exit_code):
     assert calls.read_text().split()[:2] == [str(generated), "trust"]
     assert ("mise trust` did not succeed" in proc.stdout) == bool(exit_code)
     assert run(["git", "rev-list", "--count", "HEAD"], cwd=generated, env=bare_env).stdout.strip() == "1"
-
-
-# ----------------------------------------------------- the answers migration
-
-
-def migrate(dst: Path, old: str, new: str, renames: str | None = None) -> subprocess.CompletedProcess:
-    args = [sys.executable, str(MIGRATE), "--answers-file", str(dst / ".copier-answers.yml"),
-            "--from", old, "--to", new]
-    if renames is not None:
-        (dst / "renames.yml").write_text(renames)
-        args += ["--renames", str(dst / "renames.yml")]
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-
-
-RENAMES = """\
-renames:
-  - version: "3.0.0"
-    questions: {log_retention_days: log_retention}
-  - version: "2.4.0"
-    values: {iac: {terraform: opentofu}}
-"""
-
-
-def test_migration_applies_renames_in_range_oldest_first(generated):
-    proc = migrate(generated, "2.3.0", "3.0.0", RENAMES)
-    assert proc.returncode == 0, proc.stderr
-    text = (generated / ".copier-answers.yml").read_text()
-    assert text.startswith("# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n")
-    migrated = yaml.safe_load(text)
-    assert migrated["iac"] == "opentofu"
-    assert migrated["log_retention"] == 30 and "log_retention_days" not in migrated
-    assert list(migrated)[:2] == ["_commit", "_src_path"]
-
-
-@pytest.mark.parametrize(("old", "new"), [("2.4.0", "2.9.0"), ("3.0.0", "3.1.0"), ("1.0.0", "2.3.0")])
-def test_migration_outside_the_range_changes_nothing(generated, old, new):
-    before = (generated / ".copier-answers.yml").stat()
-    proc = migrate(generated, old, new, RENAMES)
-    assert proc.returncode == 0, proc.stderr
-    assert (generated / ".copier-answers.yml").read_text() == ANSWERS_FILE
-    assert (generated / ".copier-answers.yml").stat().st_mtime_ns == before.st_mtime_ns
-
-
-def test_migration_with_the_shipped_table_changes_nothing(generated):
-    assert yaml.safe_load((ROOT / "hooks" / "renames.yml").read_text())["renames"] is not None
-    proc = migrate(generated, "0.1.0", "99.0.0")
-    assert proc.returncode == 0, proc.stderr
-    assert (generated / ".copier-answers.yml").read_text() == ANSWERS_FILE
-
-
-def test_malformed_rename_table_stops_the_update(generated):
-    proc = migrate(generated, "1.0.0", "2.0.0", "renames:\n  - questions: {a: b}\n")
-    assert proc.returncode == 1
-    assert "needs a `version`" in proc.stderr

@@ -67,7 +67,14 @@ def sam_settings(project: Path) -> dict:
         "log_group": log_group["LogGroupName"],
         "function_name": fn["FunctionName"],
         "image": _sam_image_by_digest(template),
+        "log_format": fn["LoggingConfig"]["LogFormat"],
+        "throttling": _throttling(resources["HttpApi"]["Properties"]["DefaultRouteSettings"]),
     }
+
+
+def _throttling(route_settings: dict) -> dict:
+    """An HTTP API stage's default route throttling (CloudFormation's names)."""
+    return {"burst": route_settings["ThrottlingBurstLimit"], "rate": route_settings["ThrottlingRateLimit"]}
 
 
 def _sam_image_by_digest(template) -> str:
@@ -110,6 +117,7 @@ def terraform_settings(project: Path) -> dict:
     fn = config["resource"]["aws_lambda_function"]["this"]
     log_group = config["resource"]["aws_cloudwatch_log_group"]["lambda"]
     routes = sorted(r["route_key"] for r in config["resource"]["aws_apigatewayv2_route"].values())
+    (throttle,) = config["resource"]["aws_apigatewayv2_stage"]["default"]["default_route_settings"]
     return {
         "architecture": resolve(fn["architectures"][0]),
         "memory_size": resolve(fn["memory_size"]),
@@ -119,6 +127,9 @@ def terraform_settings(project: Path) -> dict:
         "log_group": "/aws/lambda/" + defaults["function_name"],
         "function_name": resolve(fn["function_name"]),
         "image": "digest" if config["locals"]["image_uri"].endswith("@${var.image_digest}") else "tag",
+        "log_format": fn["logging_config"][0]["log_format"],
+        "throttling": {"burst": resolve(throttle["throttling_burst_limit"]),
+                       "rate": resolve(throttle["throttling_rate_limit"])},
     }
 
 
@@ -147,6 +158,7 @@ def cdk_settings(project: Path) -> dict:
     (fn,) = of_type("AWS::Lambda::Function")
     log_group = next(g for g in of_type("AWS::Logs::LogGroup") if "LogGroupName" in g)
     image = json.dumps(fn["Code"]["ImageUri"])
+    (stage,) = of_type("AWS::ApiGatewayV2::Stage")
     return {
         "architecture": fn["Architectures"][0],
         "memory_size": fn["MemorySize"],
@@ -156,6 +168,8 @@ def cdk_settings(project: Path) -> dict:
         "log_group": log_group["LogGroupName"],
         "function_name": fn["FunctionName"],
         "image": "digest" if f"@{DIGEST}" in image else image,
+        "log_format": fn["LoggingConfig"]["LogFormat"],
+        "throttling": _throttling(stage["DefaultRouteSettings"]),
     }
 
 
@@ -273,6 +287,8 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "log_group": "/aws/lambda/hello-fn",
         "function_name": "hello-fn",
         "image": "digest",
+        "log_format": "JSON",
+        "throttling": {"burst": 100, "rate": 50},
     }
     for iac, settings in seen.items():
         assert settings == expected, iac

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from conftest import COPIER, GOARCH, MATRIX, choice_values, params
+from conftest import COPIER, GOARCH, MATRIX, choice_values, one_per, params
 
 # Jinja that survived rendering. GitHub Actions' own ${{ }} is not Jinja.
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#")
@@ -91,3 +91,35 @@ def test_readme_explains_the_local_loop(render):
     readme = (render(MATRIX[0]).path / "README.md").read_text()
     for task in ("build:native", "start:native", "invoke", "start", "publish", "deploy", "test"):
         assert f"mise run {task}" in readme, task
+
+
+@pytest.mark.parametrize("answers", params(one_per("iac")))
+def test_readme_names_every_task_and_the_iac_by_its_display_name(render, answers):
+    project = render(answers).path
+    readme = (project / "README.md").read_text()
+    tasks = sorted(p.relative_to(project / ".config" / "mise" / "tasks")
+                   for p in (project / ".config" / "mise" / "tasks").rglob("*") if p.is_file())
+    names = {str(t.parent).replace("/", ":") if t.name == "_default" else str(t).replace("/", ":") for t in tasks}
+    assert {"destroy", "logs", "invoke:remote"} <= names
+    for name in names:
+        assert f"mise run {name}" in readme, name
+    # The IaC's display name, which begins its label in copier.yml's choices.
+    label = next(k for k, v in COPIER["iac"]["choices"].items() if v == answers["iac"])
+    deploy = (project / ".config" / "mise" / "tasks" / "deploy").read_text()
+    (name,) = re.findall(r"deployed with \*\*(.+?)\*\*", readme)
+    assert label.startswith(name) and f"with {name}\"" in deploy
+    assert f"with {answers['iac'].upper()}" not in readme + deploy
+
+
+@pytest.mark.parametrize("answers", params(one_per("iac")))
+def test_no_pointer_to_what_is_not_generated(render, answers):
+    """Comments point only at files the project has, and say what is true."""
+    project = render(answers).path
+    for path in project_files(project):
+        text = path.read_text(errors="ignore")
+        for word in ("NOTES.md", "this prototype", "default of 30 days"):
+            assert word not in text, (path, word)
+    package = project / "cdk" / "package.json"
+    if package.exists():
+        for target in yaml.safe_load(package.read_text()).get("bin", {}).values():
+            assert (project / "cdk" / target).exists(), target

@@ -4,10 +4,7 @@ A throwaway template repository is built from this working tree (copier.yml,
 template/, hooks/) and tagged like a real release line:
 
 - v1.0.0: the template as it is;
-- v1.1.0: a README title and paragraph and the SAM template change;
-- v1.2.0: the question `log_retention_days` is renamed `log_retention_in_days`,
-  with the matching entry in hooks/renames.yml, so the shipped `_migrations`
-  entry has to carry the answer across.
+- v1.1.0: a README title and paragraph and the SAM template change.
 
 Each test copies a project from v1.0.0 (the post-copy hook makes the first
 commit), edits it as a user would, commits, and updates.
@@ -102,17 +99,6 @@ def change_template_v11(repo: Path) -> None:
     sam.write_text(text[: match.end()] + TRACING_V11 + "\n" + text[match.end() :])
 
 
-def rename_question_v12(repo: Path) -> None:
-    """Rename log_retention_days everywhere and record it in hooks/renames.yml."""
-    old, new = "log_retention_days", "log_retention_in_days"
-    for path in [repo / "copier.yml", *(p for p in (repo / "template").rglob("*") if p.is_file())]:
-        text = path.read_text()
-        if old in text:
-            path.write_text(re.sub(rf"\b{old}\b", new, text))
-    renames = repo / "hooks" / "renames.yml"
-    edit(renames, "renames: []", f'renames:\n  - version: "1.2.0"\n    questions:\n      {old}: {new}')
-
-
 def copy(repo: Path, dst: Path, ref: str = "v1.0.0", **data) -> Path:
     copier.run_copy(
         str(repo),
@@ -182,8 +168,6 @@ def template_repo(tmp_path_factory) -> Path:
     with local.env(**IDENTITY):
         change_template_v11(repo)
         release(repo, "v1.1.0", "README title and paragraph; X-Ray tracing in SAM")
-        rename_question_v12(repo)
-        release(repo, "v1.2.0", "Rename log_retention_days to log_retention_in_days")
     return repo
 
 
@@ -308,28 +292,9 @@ def test_changing_iac_during_update_swaps_the_folder_only(project, iac):
     assert "<<<<<<<" not in (project / "README.md").read_text()
 
 
-def test_migration_carries_a_renamed_answer(project, capfd):
-    user_edits(project)
-    assert answers(project)["log_retention_days"] == 30
-    capfd.readouterr()
-
-    update(project, "v1.2.0")
-
-    recorded = answers(project)
-    assert "log_retention_days" not in recorded
-    # 30 is the user's answer; without the migration it would be the default, 14.
-    assert recorded["log_retention_in_days"] == 30
-    sam = (project / "sam" / "template.yaml").read_text()
-    assert sam.count("RetentionInDays: 30") == 2
-    assert "Migrated answer log_retention_days -> log_retention_in_days" in capfd.readouterr().err
-    # The other updates of the release line arrived with it, edits kept.
-    assert TRACING_V11 in sam and sam.endswith(USER_SAM_OUTPUT)
-    assert recorded["_commit"] == "v1.2.0"
-
-
 def test_template_repo_is_tagged_like_a_release_line(template_repo):
     """The tests rely on annotated tags, as the README's release practice asks."""
     tags = git(template_repo, "tag", "--list", "--sort=v:refname").split()
-    assert tags == ["v1.0.0", "v1.1.0", "v1.2.0"]
+    assert tags == ["v1.0.0", "v1.1.0"]
     for tag in tags:
         assert git(template_repo, "cat-file", "-t", tag).strip() == "tag"

@@ -12,11 +12,10 @@ import itertools
 from pathlib import Path
 
 import copier
-import jinja2
 import pytest
 import yaml
 
-from conftest import COPIER, MATRIX_QUESTIONS, choice_values, snapshot_template
+from conftest import COPIER, MATRIX_QUESTIONS, choice_values, render_validator, snapshot_template
 
 DEFAULT_ANSWERS = {
     q: spec["default"] for q, spec in COPIER.items() if not q.startswith("_") and "default" in spec
@@ -97,9 +96,9 @@ def disabled_choices() -> list[tuple[str, object, str, dict]]:
             for values in itertools.product(*(choice_values(q) for q in others)):
                 context = dict(zip(others, values))
                 answers = {**DEFAULT_ANSWERS, **context, question: choice["value"]}
-                message = jinja2.Environment().from_string(choice["validator"]).render(**answers)
-                if message.strip():
-                    found.append((question, choice["value"], " ".join(message.split()), context))
+                message = render_validator(choice["validator"], answers)
+                if message:
+                    found.append((question, choice["value"], message, context))
                     break
     return found
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import GOARCH, MATRIX, ROOT, params, run
+from conftest import GOARCH, MATRIX, ROOT, one_per, params, run
 
 
 def workflow(project, name):
@@ -13,7 +13,8 @@ def workflow(project, name):
 
 
 def steps(job):
-    return job["steps"]
+    """A job's steps (a job that calls a reusable workflow has none)."""
+    return job.get("steps", [])
 
 
 def test_actionlint_template_ci():
@@ -49,10 +50,11 @@ def test_ci_builds_and_smoke_tests_the_answered_platform(render, answers):
 def test_deploy_uses_oidc_and_deploys_by_digest(render, answers):
     project = render(answers).path
     deploy = workflow(project, "deploy.yml")
-    assert deploy["permissions"]["id-token"] == "write"
-    assert deploy["concurrency"]["cancel-in-progress"] is False
     job = deploy["jobs"]["deploy"]
     assert job["environment"] == "production"
+    # Only the deploy job gets an OIDC token; the CI jobs it runs do not.
+    assert deploy["permissions"] == {"contents": "read"}
+    assert job["permissions"]["id-token"] == "write"
     creds = next(s for s in steps(job) if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
     assert creds["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
     assert "aws-access-key-id" not in creds["with"]
@@ -68,6 +70,8 @@ def test_actions_are_pinned_to_versions(render, answers):
     project = render(answers).path
     for name in ("ci.yml", "deploy.yml"):
         for job in workflow(project, name)["jobs"].values():
+            # A called workflow is this repository's own, checked here too.
+            assert job.get("uses", "./.github/workflows/").startswith("./.github/workflows/"), job
             for step in steps(job):
                 if "uses" in step:
                     action, _, version = step["uses"].partition("@")
@@ -87,3 +91,22 @@ def test_dependabot_covers_every_ecosystem(render, answers):
     iac = {"cdk": ("npm", "/cdk"), "terraform": ("terraform", "/terraform")}.get(answers["iac"])
     if iac:
         assert ecosystems[iac[0]] == iac[1]
+
+
+@pytest.mark.parametrize("answers", params(one_per("iac")))
+def test_deploy_waits_for_ci_and_one_deploy_per_environment(render, answers):
+    project = render(answers).path
+    deploy = workflow(project, "deploy.yml")
+    ci = workflow(project, "ci.yml")
+    # The deploy needs the whole CI workflow, run on the same commit.
+    assert deploy["jobs"]["ci"] == {"uses": "./.github/workflows/ci.yml"}
+    assert deploy["jobs"]["deploy"]["needs"] == "ci"
+    # yaml reads the key `on` as True.
+    assert "workflow_call" in ci[True] and "pull_request" in ci[True]
+    assert "push" not in ci[True], "main's CI runs inside Deploy; a push trigger would run it twice"
+    # Grouped by environment, not by ref: a run from another branch queues
+    # behind main's instead of deploying at the same time.
+    job = deploy["jobs"]["deploy"]
+    assert "concurrency" not in deploy
+    assert job["concurrency"] == {"group": f"deploy-{job['environment']}", "cancel-in-progress": False}
+    assert "github.ref" not in (project / ".github" / "workflows" / "deploy.yml").read_text()

@@ -43,7 +43,7 @@ resource "aws_apigatewayv2_route" "goodbye" {
 
 resource "aws_cloudwatch_log_group" "api_access" {
   #checkov:skip=CKV_AWS_158:Access logs are encrypted at rest by CloudWatch Logs with AWS-owned keys; a customer managed KMS key is not warranted for this template's default.
-  #checkov:skip=CKV_AWS_338:Retention is a user input (var.log_retention_days, validated against CloudWatch values); the default of 30 days is a deliberate cost trade-off. Set 365+ where compliance requires it.
+  #checkov:skip=CKV_AWS_338:Retention is a user input (var.log_retention_days, validated against CloudWatch values); its default (the answer given at generation, 14 days unless changed) is a deliberate cost trade-off. Set 365+ where compliance requires it.
   name              = local.api_access_log_group
   retention_in_days = var.log_retention_days
 }

@@ -14,7 +14,7 @@ locals {
 # ---------------------------------------------------------------------------
 resource "aws_cloudwatch_log_group" "lambda" {
   #checkov:skip=CKV_AWS_158:Log data is encrypted at rest by CloudWatch Logs with AWS-owned keys; a customer managed KMS key (cost + key policy management) is not warranted for this template's default.
-  #checkov:skip=CKV_AWS_338:Retention is a user input (var.log_retention_days, validated against CloudWatch values); the default of 30 days is a deliberate cost trade-off. Set 365+ where compliance requires it.
+  #checkov:skip=CKV_AWS_338:Retention is a user input (var.log_retention_days, validated against CloudWatch values); its default (the answer given at generation, 14 days unless changed) is a deliberate cost trade-off. Set 365+ where compliance requires it.
   name              = local.lambda_log_group
   retention_in_days = var.log_retention_days
 }

@@ -7,10 +7,10 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # Pinned to the 5.x major: it is the line this prototype was validated
-      # against (5.100.0, the final 5.x release) and the one most
-      # terraform-aws-modules consumers still run. Moving to 6.x is a separate,
-      # deliberate upgrade (see NOTES.md). >= 5.40 for aws_lambda_function
+      # Pinned to the 5.x major: the template is tested against 5.100.0, the
+      # final 5.x release, the line most terraform-aws-modules consumers still
+      # run. Moving to 6.x is a separate, deliberate upgrade (its upgrade
+      # guide lists the breaking changes). >= 5.40 for aws_lambda_function
       # logging_config.
       version = "~> 5.40"
     }

@@ -72,9 +72,6 @@ export function readConfig(app: App): FunctionConfig {
     /^(?=.{2,256}$)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/,
     'is not a valid ECR repository name (lowercase, e.g. "team/my-app")',
   );
-  if (ecrRepository.includes('.dkr.ecr.')) {
-    throw new ConfigError('ecrRepository', `"${ecrRepository}" looks like an image URI; give only the repository name`);
-  }
 
   return {
     stackName: matching(app, 'stackName', /^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a CloudFormation stack name (letters, digits, "-", starting with a letter)'),

@@ -4,7 +4,7 @@ import { HttpApi, HttpMethod, LogGroupLogDestination } from 'aws-cdk-lib/aws-api
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Repository } from 'aws-cdk-lib/aws-ecr';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { DockerImageCode, DockerImageFunction, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { DockerImageCode, DockerImageFunction, LoggingFormat, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { FunctionConfig } from './config.js';
@@ -44,6 +44,8 @@ export class FunctionStack extends Stack {
       memorySize: config.memorySize,
       timeout: Duration.seconds(config.timeout),
       tracing: Tracing.ACTIVE,
+      // Structured logs: Lambda's own lines and the function's, as JSON.
+      loggingFormat: LoggingFormat.JSON,
       logGroup: functionLogs,
       role,
     });
@@ -63,6 +65,9 @@ export class FunctionStack extends Stack {
     api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
+      // Protects the function and the bill from request floods (the same
+      // limits as SAM's and Terraform's): requests per second, and burst.
+      throttle: { rateLimit: 50, burstLimit: 100 },
       accessLogSettings: {
         destination: new LogGroupLogDestination(accessLogs),
         format: AccessLogFormat.custom(
@@ -104,7 +109,7 @@ export class FunctionStack extends Stack {
       });
     }
 
-    // --- Scanner exceptions (each with its reason; see NOTES.md) ------------------------
+    // --- Scanner exceptions, each with its reason -----------------------------------------
     const cfnFunction = fn.node.defaultChild as CfnResource;
     skipCheckov(cfnFunction, 'CKV_AWS_116', 'Only invoked synchronously by API Gateway; a DLQ applies to asynchronous invocations only.');
     skipCheckov(cfnFunction, 'CKV_AWS_117', 'The function reaches no private resources, so it runs outside a VPC (no NAT/endpoint cost).');

@@ -4,6 +4,7 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"time"
 
@@ -32,27 +33,31 @@ func New(now func() time.Time) *Handler {
 func (h *Handler) Handle(_ context.Context, raw json.RawMessage) (events.APIGatewayV2HTTPResponse, error) {
 	var req events.APIGatewayV2HTTPRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return h.respond(http.StatusBadRequest, "Bad request")
+		return h.respond(http.StatusBadRequest, "Bad request", nil)
+	}
+
+	var greeting string
+	switch req.RawPath {
+	case "/hello":
+		greeting = "Hello"
+	case "/goodbye":
+		greeting = "Goodbye"
+	default:
+		return h.respond(http.StatusNotFound, "Not found", nil)
 	}
 	if req.RequestContext.HTTP.Method != http.MethodGet {
-		return h.respond(http.StatusNotFound, "Not found")
+		return h.respond(http.StatusMethodNotAllowed, "Method not allowed", map[string]string{"allow": http.MethodGet})
 	}
 
 	name := req.QueryStringParameters["name"]
 	if name == "" {
 		name = "World"
 	}
-	switch req.RawPath {
-	case "/hello":
-		return h.respond(http.StatusOK, "Hello, "+name)
-	case "/goodbye":
-		return h.respond(http.StatusOK, "Goodbye, "+name)
-	default:
-		return h.respond(http.StatusNotFound, "Not found")
-	}
+	return h.respond(http.StatusOK, greeting+", "+name, nil)
 }
 
-func (h *Handler) respond(status int, message string) (events.APIGatewayV2HTTPResponse, error) {
+// respond answers with a JSON Body and the given headers besides its content-type.
+func (h *Handler) respond(status int, message string, headers map[string]string) (events.APIGatewayV2HTTPResponse, error) {
 	body, err := json.Marshal(Body{
 		Timestamp: h.now().UTC().Format(time.RFC3339),
 		Status:    status,
@@ -61,9 +66,11 @@ func (h *Handler) respond(status int, message string) (events.APIGatewayV2HTTPRe
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
+	all := map[string]string{"content-type": "application/json"}
+	maps.Copy(all, headers)
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: status,
-		Headers:    map[string]string{"content-type": "application/json"},
+		Headers:    all,
 		Body:       string(body),
 	}, nil
 }

@@ -3,11 +3,23 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 )
+
+// event reads a file in the project's events/ folder, shared with the
+// emulator tests.
+func event(t *testing.T, file string) json.RawMessage {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
 
 func TestHandle(t *testing.T) {
 	fixed := time.Date(2026, time.November, 27, 16, 30, 0, 0, time.UTC)
@@ -15,21 +27,45 @@ func TestHandle(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		event   string // a file in the project's events/ folder
+		file    string // a file in events/, or
+		raw     string // an inline event
 		status  int
 		message string
+		headers map[string]string // besides content-type
 	}{
-		{"hello with a name", "hello.json", 200, "Hello, Chris"},
-		{"hello without a name", "hello-default.json", 200, "Hello, World"},
-		{"goodbye with a name", "goodbye.json", 200, "Goodbye, Chris"},
-		{"unknown path", "not-found.json", 404, "Not found"},
-		{"malformed event", "malformed.json", 400, "Bad request"},
+		// The shared events.
+		{name: "hello with a name", file: "hello.json", status: 200, message: "Hello, Chris"},
+		{name: "hello without a name", file: "hello-default.json", status: 200, message: "Hello, World"},
+		{name: "goodbye with a name", file: "goodbye.json", status: 200, message: "Goodbye, Chris"},
+		{name: "unknown path", file: "not-found.json", status: 404, message: "Not found"},
+		{name: "malformed event", file: "malformed.json", status: 400, message: "Bad request"},
+		{name: "POST /hello", file: "method-not-allowed.json", status: 405, message: "Method not allowed",
+			headers: map[string]string{"allow": "GET"}},
+		// Edge cases.
+		{name: "empty name", raw: `{"rawPath":"/hello","queryStringParameters":{"name":""},"requestContext":{"http":{"method":"GET"}}}`,
+			status: 200, message: "Hello, World"},
+		{name: "no query", raw: `{"rawPath":"/goodbye","requestContext":{"http":{"method":"GET"}}}`,
+			status: 200, message: "Goodbye, World"},
+		{name: "DELETE /goodbye", raw: `{"rawPath":"/goodbye","requestContext":{"http":{"method":"DELETE"}}}`,
+			status: 405, message: "Method not allowed", headers: map[string]string{"allow": "GET"}},
+		{name: "POST to an unknown path", raw: `{"rawPath":"/nope","requestContext":{"http":{"method":"POST"}}}`,
+			status: 404, message: "Not found"},
+		{name: "GET /", raw: `{"rawPath":"/","requestContext":{"http":{"method":"GET"}}}`, status: 404, message: "Not found"},
+		{name: "trailing slash", raw: `{"rawPath":"/hello/","requestContext":{"http":{"method":"GET"}}}`,
+			status: 404, message: "Not found"},
+		{name: "a string", raw: `"just a string"`, status: 400, message: "Bad request"},
+		{name: "an array", raw: `[1,2]`, status: 400, message: "Bad request"},
+		{name: "a number", raw: `42`, status: 400, message: "Bad request"},
+		{name: "method not a string", raw: `{"rawPath":"/hello","requestContext":{"http":{"method":1}}}`,
+			status: 400, message: "Bad request"},
+		{name: "query not a map", raw: `{"rawPath":"/hello","queryStringParameters":7,"requestContext":{"http":{"method":"GET"}}}`,
+			status: 400, message: "Bad request"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("..", "..", "events", tc.event))
-			if err != nil {
-				t.Fatal(err)
+			raw := json.RawMessage(tc.raw)
+			if tc.file != "" {
+				raw = event(t, tc.file)
 			}
 
 			resp, err := h.Handle(context.Background(), raw)
@@ -40,8 +76,10 @@ func TestHandle(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Errorf("statusCode = %d, want %d", resp.StatusCode, tc.status)
 			}
-			if got := resp.Headers["content-type"]; got != "application/json" {
-				t.Errorf("content-type = %q, want application/json", got)
+			wantHeaders := map[string]string{"content-type": "application/json"}
+			maps.Copy(wantHeaders, tc.headers)
+			if !maps.Equal(resp.Headers, wantHeaders) {
+				t.Errorf("headers = %v, want %v", resp.Headers, wantHeaders)
 			}
 			var body Body
 			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
@@ -52,31 +90,5 @@ func TestHandle(t *testing.T) {
 				t.Errorf("body = %+v, want %+v", body, want)
 			}
 		})
-	}
-}
-
-func TestHandleRejectsOtherMethods(t *testing.T) {
-	h := New(time.Now)
-	raw := json.RawMessage(`{"rawPath":"/hello","requestContext":{"http":{"method":"POST","path":"/hello"}}}`)
-
-	resp, err := h.Handle(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 404 {
-		t.Errorf("statusCode = %d, want 404", resp.StatusCode)
-	}
-}
-
-func TestHandleAnswersNonObjectEvents(t *testing.T) {
-	h := New(time.Now)
-	for _, raw := range []string{`"just a string"`, `[1,2]`, `42`} {
-		resp, err := h.Handle(context.Background(), json.RawMessage(raw))
-		if err != nil {
-			t.Fatalf("%s: %v", raw, err)
-		}
-		if resp.StatusCode != 400 {
-			t.Errorf("%s: statusCode = %d, want 400", raw, resp.StatusCode)
-		}
 	}
 }

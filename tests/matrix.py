@@ -1,0 +1,78 @@
+"""The template's choices, read from copier.yml, and the architecture names:
+one module for the tests (conftest.py) and script/bench.
+
+Choice validators are rendered by Copier's own Jinja environment for this
+template (its _envops and filters), so what the tests take as enabled is what
+`copier copy` accepts."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import itertools
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIER = yaml.safe_load((ROOT / "copier.yml").read_text())
+
+# The questions whose choices span the matrix every test runs over.
+MATRIX_QUESTIONS = ("language", "architecture", "base_image", "iac")
+
+# Lambda's architecture names and Go's/Docker's.
+GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
+# This machine's, in Lambda's names.
+HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+
+
+def choice_values(question: str) -> list:
+    """Every value a question offers, enabled or not, in copier.yml's order."""
+    choices = COPIER[question]["choices"]
+    if isinstance(choices, list):
+        return list(choices)
+    return [c["value"] if isinstance(c, dict) else c for c in choices.values()]
+
+
+@functools.cache
+def copier_jinja_env():
+    """The Jinja environment Copier renders this template's copier.yml with.
+
+    Copier builds it from the template's settings (Worker.jinja_env, from
+    copier's internal module: Copier has no public accessor); the template
+    here is a folder holding copier.yml alone, so nothing is cloned."""
+    from copier._main import Worker
+
+    folder = Path(tempfile.mkdtemp(prefix="copier-env-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    shutil.copy2(ROOT / "copier.yml", folder / "copier.yml")
+    return Worker(src_path=str(folder), dst_path=str(folder / "project")).jinja_env
+
+
+def render_validator(validator: str, answers: dict) -> str:
+    """A validator's message for these answers ("" = accepted), one line."""
+    return " ".join(copier_jinja_env().from_string(validator).render(**answers).split())
+
+
+def disabled_reason(question: str, value, answers: dict) -> str:
+    """The message a choice's validator gives for these answers ("" = enabled)."""
+    choices = COPIER[question]["choices"]
+    if isinstance(choices, list):
+        return ""
+    for choice in choices.values():
+        if isinstance(choice, dict) and choice["value"] == value:
+            return render_validator(choice.get("validator", ""), answers)
+    return ""
+
+
+def matrix() -> list[dict]:
+    """Every combination of the matrix questions that copier.yml accepts."""
+    combos = []
+    for values in itertools.product(*(choice_values(q) for q in MATRIX_QUESTIONS)):
+        answers = dict(zip(MATRIX_QUESTIONS, values))
+        if not any(disabled_reason(q, answers[q], answers) for q in MATRIX_QUESTIONS):
+            combos.append(answers)
+    return combos

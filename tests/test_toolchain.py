@@ -1,0 +1,144 @@
+"""Pinned versions: what script/bootstrap installs for the tests agrees with
+what generated projects pin, suffices for what the tests run, and every
+version a generated project builds with is one that Dependabot or mise can
+move (a literal tag or version, never `latest` or an ARG in a FROM line)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import COPIER, ROOT, one_per, params, run
+from test_iac import aws_provider_mirror
+
+BOOTSTRAP = (ROOT / "script" / "bootstrap").read_text()
+TERRAFORM_DIR = ROOT / "template" / "{% if iac == 'terraform' %}terraform{% endif %}"
+TOFU = ROOT / ".tools" / "bin" / "tofu"
+
+
+def bootstrap_pin(name: str) -> str:
+    (value,) = re.findall(rf"^{name}=(\S+)$", BOOTSTRAP, re.M)
+    return value
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.match(r"v?(\d+(?:\.\d+)*)", text).group(1).split("."))
+
+
+def mise_tools(project: Path) -> dict:
+    return tomllib.loads((project / "mise.toml").read_text())["tools"]
+
+
+def provider_plugins(mirror: Path, dst: Path) -> Path:
+    """The mirror's providers under both registry host names, Terraform's and
+    OpenTofu's (registry.opentofu.org/hashicorp/aws), as file symlinks
+    (init does not follow a symlinked folder)."""
+    source = mirror / "registry.terraform.io"
+    for file in source.rglob("*"):
+        if file.is_file():
+            for host in ("registry.terraform.io", "registry.opentofu.org"):
+                link = dst / host / file.relative_to(source)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(file)
+    return dst
+
+
+@pytest.mark.parametrize("answers", params(one_per("language")))
+def test_mise_toml_pins_every_tool(render, answers):
+    for tool, pin in mise_tools(render(answers).path).items():
+        pin = pin["version"] if isinstance(pin, dict) else pin
+        assert pin != "latest" and re.match(r"v?\d", pin), (tool, pin)
+
+
+@pytest.mark.parametrize("answers", params(one_per("language")))
+def test_bootstrap_installs_what_projects_pin(render, answers):
+    """The emulator and staticcheck the tests run are the versions projects pin."""
+    tools = mise_tools(render(answers).path)
+    rie = "go:github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+    assert tools[rie] == bootstrap_pin("RIE_VERSION")
+    assert f"aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
+    staticcheck = "go:honnef.co/go/tools/cmd/staticcheck"
+    if answers["language"] == "go":
+        assert tools[staticcheck] == bootstrap_pin("STATICCHECK_VERSION")
+        assert "staticcheck ./..." in (render(answers).path / ".config" / "mise" / "tasks" / "lint").read_text()
+    else:
+        assert staticcheck not in tools
+
+
+def test_bootstrap_opentofu_runs_the_terraform_tests():
+    """OpenTofu gained mock_provider and override_resource (tftest/) in 1.8;
+    the pinned one must have them and satisfy versions.tf."""
+    pin = version(bootstrap_pin("TOFU_VERSION"))
+    tftest = (TERRAFORM_DIR / "tftest" / "validation.tftest.hcl.jinja").read_text()
+    assert "mock_provider" in tftest and "override_resource" in tftest
+    assert pin >= (1, 8)
+    (required,) = re.findall(r'required_version\s*=\s*">=\s*([\d.]+)"', (TERRAFORM_DIR / "versions.tf").read_text())
+    assert pin >= version(required)
+
+
+def test_bootstrap_opentofu_is_the_pinned_one_and_passes(render, tmp_path):
+    """The OpenTofu script/bootstrap builds (only where no terraform is on PATH)
+    runs the generated project's validation and tests."""
+    if not TOFU.exists():
+        pytest.skip("script/bootstrap builds OpenTofu only where no terraform is on PATH, "
+                    f"and {TOFU} is not there")
+    mirror = aws_provider_mirror()
+    if mirror is None:
+        pytest.skip("no local mirror of the hashicorp/aws provider (see tests/test_iac.py)")
+    assert run([str(TOFU), "version"], tmp_path).stdout.splitlines()[0] == f"OpenTofu {bootstrap_pin('TOFU_VERSION')}"
+    plugins = provider_plugins(mirror, tmp_path / "plugins")
+    answers = next(c for c in one_per("iac") if c["iac"] == "terraform")
+    work = tmp_path / "terraform"
+    shutil.copytree(render(answers).path / "terraform", work)
+    run([str(TOFU), "init", "-backend=false", "-input=false", f"-plugin-dir={plugins}"], work)
+    run([str(TOFU), "validate"], work)
+    result = run([str(TOFU), "test", "-test-directory=tftest", "-no-color"], work)
+    assert "0 failed" in result.stdout, result.stdout
+
+
+def from_lines(dockerfile: str) -> list[str]:
+    """The image of every FROM line."""
+    return re.findall(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)", dockerfile, re.M)
+
+
+@pytest.mark.parametrize("answers", params(one_per("language", "base_image")))
+def test_base_images_are_literal_tags_dependabot_can_bump(render, answers):
+    dockerfile = (render(answers).path / "Dockerfile").read_text()
+    images = from_lines(dockerfile)
+    assert images
+    for image in images:
+        assert "$" not in image, f"{image}: Dependabot cannot update a FROM that uses an ARG"
+        if image != "scratch":
+            name, _, tag = image.rpartition(":")
+            assert name and tag and tag != "latest", image
+    if answers["base_image"] != "scratch":
+        runtime = images[-1]
+        # AWS's dated tags, al2023.YYYY.MM.DD.HH: one per rebuild with fixes.
+        assert re.fullmatch(r"public\.ecr\.aws/lambda/provided:al2023\.\d{4}\.\d\d\.\d\d\.\d\d", runtime), runtime
+
+
+@pytest.mark.parametrize("answers", params([c for c in one_per("language") if c["language"] in ("go", "rust")]))
+def test_toolchain_version_is_written_once(render, answers):
+    """The toolchain version comes from copier.yml alone; the Dockerfile's
+    build image, mise.toml (and go.mod) agree with it."""
+    project = render(answers).path
+    language = answers["language"]
+    expected = COPIER[f"{language}_version"]["default"]
+    tools = mise_tools(project)
+    dockerfile = (project / "Dockerfile").read_text()
+    if language == "go":
+        assert tools["go"] == expected
+        assert f"golang:{expected}-bookworm" in from_lines(dockerfile)
+        assert f"\ngo {expected}\n" in (project / "go.mod").read_text()
+    else:
+        assert tools["rust"]["version"] == expected
+        assert f"rust:{expected}-slim-bookworm" in from_lines(dockerfile)
+    # Lock files pin dependencies, whose versions may look alike.
+    templates = [p for p in (ROOT / "template").rglob("*")
+                 if p.is_file() and not any(lock in p.name for lock in ("Cargo.lock", "go.sum", "package-lock"))]
+    written = [p for p in templates if re.search(rf"(?<![\d.]){re.escape(expected)}(?![\d])", p.read_text(errors="ignore"))]
+    assert written == [], f"{expected} is written in {written}; use {{{{ {language}_version }}}}"
