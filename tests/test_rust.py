@@ -8,15 +8,17 @@ the dependencies compile once per profile and target, not once per render."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import urllib.error
 from pathlib import Path
 
 import pytest
 
 from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, HOST_ARCH, assert_cases, bootstrap_builder, elf_machine,
-                      emulator, language_arch_pairs, params, run)
+                      emulator, invoke, language_arch_pairs, params, run)
 
 RUST_PAIRS = [c for c in language_arch_pairs() if c["language"] == "rust"]
 TRIPLE = {"x86_64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
@@ -150,3 +152,39 @@ def test_rust_lock_file_fits_any_project_name(render, name):
     manifest = (project / "Cargo.toml").read_text()
     assert f'name = "{name}"' in manifest and 'name = "bootstrap"' in manifest
     assert not (project / "go.mod").exists()
+
+
+def test_a_panicking_request_leaves_the_process_serving(render, tmp_path):
+    """With Cargo.toml's panic = "unwind", lambda_runtime catches a handler's
+    panic: that invocation answers with an error, and the same process, warm,
+    answers the next one. (With "abort" the process dies: Runtime.ExitError,
+    then a new init for the next request.) The handler is patched, in a copy,
+    to panic on the path /panic; the generated code has no such path."""
+    answers = next(c for c in RUST_PAIRS if c["architecture"] == HOST_ARCH)
+    project = tmp_path / "project"
+    shutil.copytree(render(answers).path, project, ignore=shutil.ignore_patterns("build", "target"))
+    assert 'panic = "unwind"' in (project / "Cargo.toml").read_text()
+    handler = project / "src" / "handler.rs"
+    anchor = "    Ok(handle(event.payload, SystemTime::now()))\n"
+    assert anchor in handler.read_text()
+    handler.write_text(handler.read_text().replace(
+        anchor, '    if event.payload["rawPath"] == "/panic" {\n        panic!("a test-only panic");\n    }\n' + anchor))
+    run(["scripts/build-bootstrap", "build/bootstrap"], project, env=ENV, timeout=1800)
+
+    hello = (project / "events" / "hello.json").read_bytes()
+    panicking = json.loads(hello)
+    panicking["rawPath"] = "/panic"
+    with emulator(["build/bootstrap"], project) as port:
+        assert invoke(port, hello)["statusCode"] == 200
+        try:
+            failed = invoke(port, json.dumps(panicking).encode())
+        except urllib.error.HTTPError as err:  # what "abort" gets: the process is gone
+            failed = {"emulator": f"HTTP {err.code}", "body": err.read().decode(errors="replace")}
+        answered = invoke(port, hello)
+    assert "statusCode" not in failed and "a test-only panic" in failed.get("errorMessage", ""), failed
+    assert failed.get("errorType") != "Runtime.ExitError", failed
+    assert answered["statusCode"] == 200, answered
+    (log,) = (project / "build").glob("rie-*.log")
+    text = log.read_text()
+    # One process for all three requests: it started (and initialized) once.
+    assert text.count("Init Duration") == 1, text

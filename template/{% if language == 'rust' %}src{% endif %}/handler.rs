@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body as ResponseBody;
-use aws_lambda_events::http::header::CONTENT_TYPE;
+use aws_lambda_events::http::header::{ALLOW, CONTENT_TYPE};
 use aws_lambda_events::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_runtime::{Error, LambdaEvent, tracing};
 use serde::{Deserialize, Serialize};
@@ -29,45 +29,67 @@ pub async fn function_handler(
 
 /// Routes an event. The clock is a parameter so tests can fix the time.
 pub fn handle(event: Value, now: SystemTime) -> ApiGatewayV2httpResponse {
-    let (status, message) = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
+    let reply = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
         Ok(request) => route(&request),
         Err(err) => {
             tracing::warn!(error = %err, "malformed event");
-            (StatusCode::BAD_REQUEST, "Bad request".to_owned())
+            Reply::new(StatusCode::BAD_REQUEST, "Bad request")
         }
     };
-    respond(status, message, now)
+    respond(reply, now)
 }
 
-fn route(request: &ApiGatewayV2httpRequest) -> (StatusCode, String) {
-    if request.request_context.http.method != Method::GET {
-        return (StatusCode::NOT_FOUND, "Not found".to_owned());
+/// What a request is answered: a status, a message, and any headers besides
+/// the content type.
+struct Reply {
+    status: StatusCode,
+    message: String,
+    headers: HeaderMap,
+}
+
+impl Reply {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            headers: HeaderMap::new(),
+        }
     }
+}
+
+fn route(request: &ApiGatewayV2httpRequest) -> Reply {
     let greeting = match request.raw_path.as_deref() {
         Some("/hello") => "Hello",
         Some("/goodbye") => "Goodbye",
-        _ => return (StatusCode::NOT_FOUND, "Not found".to_owned()),
+        _ => return Reply::new(StatusCode::NOT_FOUND, "Not found"),
     };
+    if request.request_context.http.method != Method::GET {
+        let mut reply = Reply::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        reply
+            .headers
+            .insert(ALLOW, HeaderValue::from_static(Method::GET.as_str()));
+        return reply;
+    }
     let name = request
         .query_string_parameters
         .first("name")
         .filter(|name| !name.is_empty())
         .unwrap_or("World");
-    (StatusCode::OK, format!("{greeting}, {name}"))
+    Reply::new(StatusCode::OK, format!("{greeting}, {name}"))
 }
 
-fn respond(status: StatusCode, message: String, now: SystemTime) -> ApiGatewayV2httpResponse {
+fn respond(reply: Reply, now: SystemTime) -> ApiGatewayV2httpResponse {
     let body = Body {
         timestamp: humantime::format_rfc3339_seconds(now).to_string(),
-        status: status.as_u16(),
-        message,
+        status: reply.status.as_u16(),
+        message: reply.message,
     };
-    let mut headers = HeaderMap::new();
+    let mut headers = reply.headers;
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
 
     // The response type is #[non_exhaustive]: start from its default.
     let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(status.as_u16());
+    response.status_code = i64::from(body.status);
     response.headers = headers;
     response.body = Some(ResponseBody::Text(
         serde_json::to_string(&body).expect("a struct of strings and numbers serializes"),
@@ -105,21 +127,26 @@ mod tests {
         })
     }
 
-    fn check(case: &str, event: Value, status: u16, message: &str) {
+    /// Checks the whole response; `allow` is the Allow header it must carry, if any.
+    fn check(case: &str, event: Value, status: u16, message: &str, allow: Option<&str>) {
         let response = handle(event, fixed_now());
         assert_eq!(
             response.status_code,
             i64::from(status),
             "{case}: statusCode"
         );
-        assert_eq!(
+        let header = |name| {
             response
                 .headers
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
+                .get(name)
+                .map(|v| v.to_str().expect("an ASCII header"))
+        };
+        assert_eq!(
+            header(CONTENT_TYPE),
             Some("application/json"),
             "{case}: content-type"
         );
+        assert_eq!(header(ALLOW), allow, "{case}: allow");
         let Some(ResponseBody::Text(text)) = &response.body else {
             panic!("{case}: body is not text: {:?}", response.body);
         };
@@ -134,17 +161,18 @@ mod tests {
 
     #[test]
     fn answers_the_shared_events() {
-        // (case, event file in events/, status, message)
+        // (case, event file in events/, status, message, Allow header)
         #[rustfmt::skip] // one case per line
         let cases = [
-            ("hello with a name", "hello.json", 200, "Hello, Chris"),
-            ("hello without a name", "hello-default.json", 200, "Hello, World"),
-            ("goodbye with a name", "goodbye.json", 200, "Goodbye, Chris"),
-            ("unknown path", "not-found.json", 404, "Not found"),
-            ("malformed event", "malformed.json", 400, "Bad request"),
+            ("hello with a name", "hello.json", 200, "Hello, Chris", None),
+            ("hello without a name", "hello-default.json", 200, "Hello, World", None),
+            ("goodbye with a name", "goodbye.json", 200, "Goodbye, Chris", None),
+            ("unknown path", "not-found.json", 404, "Not found", None),
+            ("malformed event", "malformed.json", 400, "Bad request", None),
+            ("POST /hello", "method-not-allowed.json", 405, "Method not allowed", Some("GET")),
         ];
-        for (case, file, status, message) in cases {
-            check(case, fixture(file), status, message);
+        for (case, file, status, message, allow) in cases {
+            check(case, fixture(file), status, message, allow);
         }
     }
 
@@ -152,19 +180,20 @@ mod tests {
     fn answers_edge_cases() {
         #[rustfmt::skip] // one case per line
         let cases = [
-            ("empty name", event("GET", "/hello", json!({"name": ""})), 200, "Hello, World"),
-            ("no query", event("GET", "/goodbye", Value::Null), 200, "Goodbye, World"),
-            ("POST /hello", event("POST", "/hello", json!({})), 404, "Not found"),
-            ("GET /", event("GET", "/", json!({})), 404, "Not found"),
-            ("trailing slash", event("GET", "/hello/", json!({})), 404, "Not found"),
-            ("a string", json!("just a string"), 400, "Bad request"),
-            ("an array", json!([1, 2]), 400, "Bad request"),
-            ("a number", json!(42), 400, "Bad request"),
-            ("method not a string", json!({"rawPath": "/hello", "requestContext": {"http": {"method": 1}}}), 400, "Bad request"),
-            ("query not a map", json!({"rawPath": "/hello", "queryStringParameters": 7, "requestContext": {"http": {"method": "GET"}}}), 400, "Bad request"),
+            ("empty name", event("GET", "/hello", json!({"name": ""})), 200, "Hello, World", None),
+            ("no query", event("GET", "/goodbye", Value::Null), 200, "Goodbye, World", None),
+            ("DELETE /goodbye", event("DELETE", "/goodbye", json!({})), 405, "Method not allowed", Some("GET")),
+            ("POST to an unknown path", event("POST", "/nope", json!({})), 404, "Not found", None),
+            ("GET /", event("GET", "/", json!({})), 404, "Not found", None),
+            ("trailing slash", event("GET", "/hello/", json!({})), 404, "Not found", None),
+            ("a string", json!("just a string"), 400, "Bad request", None),
+            ("an array", json!([1, 2]), 400, "Bad request", None),
+            ("a number", json!(42), 400, "Bad request", None),
+            ("method not a string", json!({"rawPath": "/hello", "requestContext": {"http": {"method": 1}}}), 400, "Bad request", None),
+            ("query not a map", json!({"rawPath": "/hello", "queryStringParameters": 7, "requestContext": {"http": {"method": "GET"}}}), 400, "Bad request", None),
         ];
-        for (case, event, status, message) in cases {
-            check(case, event, status, message);
+        for (case, event, status, message, allow) in cases {
+            check(case, event, status, message, allow);
         }
     }
 
