@@ -300,3 +300,5 @@ def assert_cases(port: int, events_dir: Path) -> None:
         assert body["status"] == case["status"], body
         assert body["message"] == case["message"], body
         time.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+        for name, value in case.get("headers", {}).items():
+            assert response["headers"].get(name) == value, (case, response)
