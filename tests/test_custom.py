@@ -252,6 +252,10 @@ INIT_ERRORS = [
     ("syntax-error", {"function.sh": "handler() {\n"}, {}, "Runtime.ImportModuleError", "Unable to load"),
     ("exit-at-top-level", {"function.sh": "exit 4\nhandler() { :; }\n"}, {}, "Runtime.ImportModuleError",
      "Unable to load"),
+    ("failing-command-under-set-e", {"function.sh": "set -e\nfalse\nhandler() { :; }\n"}, {},
+     "Runtime.ImportModuleError", "Unable to load"),
+    ("last-stderr-line-names-the-error", {"function.sh": "echo 'CONFIG_URL is not set' >&2\nexit 3\n"}, {},
+     "Runtime.ImportModuleError", ": CONFIG_URL is not set"),
     ("malformed-handler-name", {"function.sh": "handler() { :; }\n"}, {"_HANDLER": "function"},
      "Runtime.MalformedHandlerName", "expected 'file.function'"),
 ]
@@ -324,7 +328,7 @@ def test_requests_to_the_runtime_api(project, tmp_path):
     task.mkdir()
     (task / "function.sh").write_text(
         'handler() {\n'
-        '    if [ "$(jq -r .fail)" = true ]; then echo "boom" >&2; exit 1; fi\n'
+        '    if [ "$(jq -r .fail)" = true ]; then echo "first" >&2; printf "boom" >&2; exit 1; fi\n'
         '    jq -cn --arg trace "${_X_AMZN_TRACE_ID:-}" --arg deadline "$LAMBDA_RUNTIME_DEADLINE_MS" \\\n'
         '        \'{trace: $trace, deadline: $deadline}\'\n'
         '}\n')
@@ -355,3 +359,60 @@ def test_requests_to_the_runtime_api(project, tmp_path):
     ]
     # The EXIT trap removed the bootstrap's private temp folder.
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+# --- load once, large and binary bodies ------------------------------------------------
+
+def test_the_handler_file_is_loaded_once(project, tmp_path):
+    """Top-level code is one-time setup: it runs once per cold start, not
+    once more for a trial load, and its stderr reaches the logs."""
+    task = tmp_path / "task"
+    task.mkdir()
+    loads = tmp_path / "loads"
+    (task / "function.sh").write_text(
+        f'echo "loaded" >>"{loads}"\necho "setting up" >&2\nhandler() {{ cat; }}\n')
+    env = {**scratch(tmp_path / "tmp"), "LAMBDA_TASK_ROOT": str(task)}
+    with emulator([str(project / "build" / "bootstrap")], project, env=env) as port:
+        for i in range(3):
+            assert post(port, b'{"n": %d}' % i) == (200, {"n": i})
+    assert loads.read_text() == "loaded\n"
+    assert "setting up" in "".join(p.read_text() for p in (project / "build").glob("rie-*.log"))
+
+
+# Echoes the event, or, for request ids that say so, leaves it unread.
+ECHO_HANDLER = """# shellcheck shell=bash
+handler() {
+    case $LAMBDA_RUNTIME_AWS_REQUEST_ID in
+        ignore-*) echo '{"ignored":true}' ;;
+        *) cat ;;
+    esac
+}
+"""
+
+
+def raw_post(port: int, body: bytes, request_id: str) -> bytes:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{INVOKE_PATH}", data=body, method="POST",
+                                 headers={"X-Amzn-RequestId": request_id})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return resp.read()
+
+
+def test_large_and_binary_bodies_pass_byte_for_byte(project, tmp_path):
+    """Events and responses go through the loop unchanged: 6 MB (Lambda's
+    limit), every byte value including NUL, trailing newlines; a handler that
+    leaves a 6 MB event unread does not stall the next invocation."""
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "function.sh").write_text(ECHO_HANDLER)
+    run(["shellcheck", "function.sh"], task)
+    six_mb = b'{"pad":"' + b"x" * (6 * 1024 * 1024 - 10) + b'"}'
+    assert len(six_mb) == 6 * 1024 * 1024
+    binary = bytes(range(256)) * 64
+    env = {**scratch(tmp_path / "tmp"), "LAMBDA_TASK_ROOT": str(task)}
+    with emulator([str(project / "build" / "bootstrap")], project, env=env) as port:
+        assert raw_post(port, six_mb, "big-1") == six_mb
+        assert raw_post(port, binary, "binary-1") == binary
+        assert raw_post(port, b'{"a": "\xc3\xa9"}\n\n', "newlines-1") == b'{"a": "\xc3\xa9"}\n\n'
+        assert json.loads(raw_post(port, six_mb, "ignore-1")) == {"ignored": True}
+        assert raw_post(port, b'{"after": "ignored"}', "small-1") == b'{"after": "ignored"}'
+        assert raw_post(port, six_mb, "big-2") == six_mb

@@ -136,6 +136,8 @@ event control "{$hello,\"queryStringParameters\":{\"name\":\"a$(printf '\001')b\
 expect "a raw control character in a string" "$TMP/control.json" 400 "Bad request"
 event bad-escape "{$hello,\"queryStringParameters\":{\"name\":\"a\\qb\"}}"
 expect "an escape JSON does not have" "$TMP/bad-escape.json" 400 "Bad request"
+event two-numbers "{$hello,\"n\":[1 2]}"
+expect "two values without a comma" "$TMP/two-numbers.json" 400 "Bad request"
 event later-key "{$hello,\"rawPath\":\"/goodbye\"}"
 expect "the last of two equal keys wins" "$TMP/later-key.json" 200 "Goodbye, World"
 event nested "{$hello,\"headers\":{\"rawPath\":\"/x\",\"a\":[1,-2.5e3,true,false,null,{}]}}"
