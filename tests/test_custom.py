@@ -379,11 +379,13 @@ def test_the_handler_file_is_loaded_once(project, tmp_path):
     assert "setting up" in "".join(p.read_text() for p in (project / "build").glob("rie-*.log"))
 
 
-# Echoes the event, or, for request ids that say so, leaves it unread.
+# Echoes the event, or, for request ids that say so, leaves it unread or
+# answers more than Lambda's 6 MB.
 ECHO_HANDLER = """# shellcheck shell=bash
 handler() {
     case $LAMBDA_RUNTIME_AWS_REQUEST_ID in
         ignore-*) echo '{"ignored":true}' ;;
+        too-large-*) head -c 7000000 /dev/zero | tr '\\0' x ;;
         *) cat ;;
     esac
 }
@@ -400,7 +402,8 @@ def raw_post(port: int, body: bytes, request_id: str) -> bytes:
 def test_large_and_binary_bodies_pass_byte_for_byte(project, tmp_path):
     """Events and responses go through the loop unchanged: 6 MB (Lambda's
     limit), every byte value including NUL, trailing newlines; a handler that
-    leaves a 6 MB event unread does not stall the next invocation."""
+    leaves a 6 MB event unread does not stall the next invocation, and one
+    that answers too much gets the Runtime API's refusal as its error."""
     task = tmp_path / "task"
     task.mkdir()
     (task / "function.sh").write_text(ECHO_HANDLER)
@@ -416,3 +419,6 @@ def test_large_and_binary_bodies_pass_byte_for_byte(project, tmp_path):
         assert json.loads(raw_post(port, six_mb, "ignore-1")) == {"ignored": True}
         assert raw_post(port, b'{"after": "ignored"}', "small-1") == b'{"after": "ignored"}'
         assert raw_post(port, six_mb, "big-2") == six_mb
+        error = json.loads(raw_post(port, b"{}", "too-large-1"))
+        assert error["errorType"] == "Function.ResponseSizeTooLarge", error
+        assert raw_post(port, binary, "binary-2") == binary
