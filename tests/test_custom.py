@@ -1,7 +1,9 @@
-"""Custom-runtime projects: the POSIX-sh bootstrap speaks the Lambda Runtime
-API under the emulator, answers the shared cases, turns a failing handler into
-a Lambda error and goes on serving, reports init errors, and runs a program in
-another language through the handler."""
+"""Custom-runtime projects: the bash bootstrap speaks the Lambda Runtime API
+(HTTP over bash's /dev/tcp, no curl) under the emulator, answers the shared
+cases, turns a failing handler into a Lambda error and goes on serving, reports
+init errors, loads the handler file once, passes 6 MB and binary events and
+responses byte for byte, and runs a program in another language through the
+handler."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CASES, MATRIX, assert_cases, emulator, free_port, have, language_arch_pairs, run
+from conftest import CASES, MATRIX, assert_cases, emulator, free_port, language_arch_pairs, run
 
 CUSTOM = [c for c in MATRIX if c["language"] == "custom"]
 
@@ -79,25 +81,32 @@ def message(answer: dict) -> str:
 # --- static checks and the handler's own tests ---------------------------------------
 
 def test_shellcheck_and_parse(project):
-    run(["shellcheck", "-s", "sh", *SCRIPTS], project)
-    shells = [["dash", "-n"], ["bash", "--posix", "-n"], ["busybox", "sh", "-n"]]
-    for shell in (s for s in shells if have(s[0])):
-        for script in SCRIPTS:
-            run([*shell, script], project)
+    # All three are bash: ShellCheck takes the dialect from the #! line or the
+    # `# shellcheck shell=bash` directive, and must not be told otherwise.
+    run(["shellcheck", *SCRIPTS], project)
+    for script in SCRIPTS:
+        run(["bash", "-n", script], project)
 
 
 def test_layout(project):
     bootstrap = project / "runtime" / "bootstrap"
-    assert bootstrap.read_text().startswith("#!/bin/sh\n")
+    assert bootstrap.read_text().startswith("#!/usr/bin/env bash\n")
     assert os.access(bootstrap, os.X_OK)
+    assert (project / "tests" / "function_test.sh").read_text().startswith("#!/usr/bin/env bash\n")
     # The handler is sourced, not executed: no shebang, a shellcheck directive.
-    assert (project / "function.sh").read_text().startswith("# shellcheck shell=sh\n")
+    assert (project / "function.sh").read_text().startswith("# shellcheck shell=bash\n")
+    # Neither the loop nor the sample starts a process per invocation: no curl
+    # and no jq in them (function_test.sh checks the answers with jq).
+    for script in ("runtime/bootstrap", "function.sh"):
+        code = [line for line in (project / script).read_text().splitlines() if not line.lstrip().startswith("#")]
+        assert not [line for line in code if "curl " in line or "jq " in line], script
     dockerfile = (project / "Dockerfile").read_text()
     runtime_stage = dockerfile[dockerfile.index("FROM public.ecr.aws/lambda/provided:al2023"):]
     assert "COPY --from=build /out/bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap" in runtime_stage
     assert "COPY --from=build /out/function.sh ${LAMBDA_TASK_ROOT}/" in runtime_stage
     assert 'CMD ["function.handler"]' in runtime_stage
-    assert "dnf install -y jq" in runtime_stage
+    # bash and awk are in the base image: nothing to install.
+    assert not [line for line in runtime_stage.splitlines() if line.startswith("RUN ")]
     # The build stage runs the same build script as `mise run build:native`.
     build_stage = dockerfile[:dockerfile.index("FROM public.ecr.aws/lambda/provided:al2023")]
     assert "RUN scripts/build-bootstrap /out/bootstrap" in build_stage
@@ -123,7 +132,8 @@ def test_handler_unit_tests(project):
 def test_handler_unit_tests_catch_a_wrong_answer(project, tmp_path):
     copy = copy_project(project, tmp_path / "fn")
     handler = copy / "function.sh"
-    handler.write_text(handler.read_text().replace('"Goodbye, ', '"Bye, '))
+    assert handler.read_text().count("'Goodbye, '") == 1
+    handler.write_text(handler.read_text().replace("'Goodbye, '", "'Bye, '"))
     result = run(["tests/function_test.sh"], copy, check=False)
     assert result.returncode != 0
     assert "FAIL  goodbye.json: body.message: expected [Goodbye, Chris], got [Bye, Chris]" in result.stdout
@@ -242,6 +252,10 @@ INIT_ERRORS = [
     ("syntax-error", {"function.sh": "handler() {\n"}, {}, "Runtime.ImportModuleError", "Unable to load"),
     ("exit-at-top-level", {"function.sh": "exit 4\nhandler() { :; }\n"}, {}, "Runtime.ImportModuleError",
      "Unable to load"),
+    ("failing-command-under-set-e", {"function.sh": "set -e\nfalse\nhandler() { :; }\n"}, {},
+     "Runtime.ImportModuleError", "Unable to load"),
+    ("last-stderr-line-names-the-error", {"function.sh": "echo 'CONFIG_URL is not set' >&2\nexit 3\n"}, {},
+     "Runtime.ImportModuleError", ": CONFIG_URL is not set"),
     ("malformed-handler-name", {"function.sh": "handler() { :; }\n"}, {"_HANDLER": "function"},
      "Runtime.MalformedHandlerName", "expected 'file.function'"),
 ]
@@ -314,7 +328,7 @@ def test_requests_to_the_runtime_api(project, tmp_path):
     task.mkdir()
     (task / "function.sh").write_text(
         'handler() {\n'
-        '    if [ "$(jq -r .fail)" = true ]; then echo "boom" >&2; exit 1; fi\n'
+        '    if [ "$(jq -r .fail)" = true ]; then echo "first" >&2; printf "boom" >&2; exit 1; fi\n'
         '    jq -cn --arg trace "${_X_AMZN_TRACE_ID:-}" --arg deadline "$LAMBDA_RUNTIME_DEADLINE_MS" \\\n'
         '        \'{trace: $trace, deadline: $deadline}\'\n'
         '}\n')
@@ -345,3 +359,66 @@ def test_requests_to_the_runtime_api(project, tmp_path):
     ]
     # The EXIT trap removed the bootstrap's private temp folder.
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+# --- load once, large and binary bodies ------------------------------------------------
+
+def test_the_handler_file_is_loaded_once(project, tmp_path):
+    """Top-level code is one-time setup: it runs once per cold start, not
+    once more for a trial load, and its stderr reaches the logs."""
+    task = tmp_path / "task"
+    task.mkdir()
+    loads = tmp_path / "loads"
+    (task / "function.sh").write_text(
+        f'echo "loaded" >>"{loads}"\necho "setting up" >&2\nhandler() {{ cat; }}\n')
+    env = {**scratch(tmp_path / "tmp"), "LAMBDA_TASK_ROOT": str(task)}
+    with emulator([str(project / "build" / "bootstrap")], project, env=env) as port:
+        for i in range(3):
+            assert post(port, b'{"n": %d}' % i) == (200, {"n": i})
+    assert loads.read_text() == "loaded\n"
+    assert "setting up" in "".join(p.read_text() for p in (project / "build").glob("rie-*.log"))
+
+
+# Echoes the event, or, for request ids that say so, leaves it unread or
+# answers more than Lambda's 6 MB.
+ECHO_HANDLER = """# shellcheck shell=bash
+handler() {
+    case $LAMBDA_RUNTIME_AWS_REQUEST_ID in
+        ignore-*) echo '{"ignored":true}' ;;
+        too-large-*) head -c 7000000 /dev/zero | tr '\\0' x ;;
+        *) cat ;;
+    esac
+}
+"""
+
+
+def raw_post(port: int, body: bytes, request_id: str) -> bytes:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{INVOKE_PATH}", data=body, method="POST",
+                                 headers={"X-Amzn-RequestId": request_id})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return resp.read()
+
+
+def test_large_and_binary_bodies_pass_byte_for_byte(project, tmp_path):
+    """Events and responses go through the loop unchanged: 6 MB (Lambda's
+    limit), every byte value including NUL, trailing newlines; a handler that
+    leaves a 6 MB event unread does not stall the next invocation, and one
+    that answers too much gets the Runtime API's refusal as its error."""
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "function.sh").write_text(ECHO_HANDLER)
+    run(["shellcheck", "function.sh"], task)
+    six_mb = b'{"pad":"' + b"x" * (6 * 1024 * 1024 - 10) + b'"}'
+    assert len(six_mb) == 6 * 1024 * 1024
+    binary = bytes(range(256)) * 64
+    env = {**scratch(tmp_path / "tmp"), "LAMBDA_TASK_ROOT": str(task)}
+    with emulator([str(project / "build" / "bootstrap")], project, env=env) as port:
+        assert raw_post(port, six_mb, "big-1") == six_mb
+        assert raw_post(port, binary, "binary-1") == binary
+        assert raw_post(port, b'{"a": "\xc3\xa9"}\n\n', "newlines-1") == b'{"a": "\xc3\xa9"}\n\n'
+        assert json.loads(raw_post(port, six_mb, "ignore-1")) == {"ignored": True}
+        assert raw_post(port, b'{"after": "ignored"}', "small-1") == b'{"after": "ignored"}'
+        assert raw_post(port, six_mb, "big-2") == six_mb
+        error = json.loads(raw_post(port, b"{}", "too-large-1"))
+        assert error["errorType"] == "Function.ResponseSizeTooLarge", error
+        assert raw_post(port, binary, "binary-2") == binary

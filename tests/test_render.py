@@ -11,7 +11,8 @@ import yaml
 from conftest import COPIER, GOARCH, MATRIX, choice_values, one_per, params
 
 # Jinja that survived rendering. GitHub Actions' own ${{ }} is not Jinja.
-LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#")
+# The shell's ${#var} (a length) is not Jinja either.
+LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}|(?<!\$)\{#")
 
 
 def project_files(path):

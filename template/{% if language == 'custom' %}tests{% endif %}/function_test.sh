@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # function_test.sh - unit tests of the handler in function.sh (`mise run test`).
 #
 # Every event in events/ goes through `handler` the way runtime/bootstrap
@@ -6,7 +6,8 @@
 # checks the answer against the table below; a few inline events check what
 # must never crash. Prints one line per check and exits non-zero on a failure.
 #
-# Usage: tests/function_test.sh    (needs jq, like the handler)
+# Usage: tests/function_test.sh    (needs bash 4.3 or later, like the handler,
+#        and jq for the checks)
 
 set -u
 
@@ -17,6 +18,7 @@ hello-default.json    200     Hello, World
 goodbye.json          200     Goodbye, Chris
 not-found.json        404     Not found
 malformed.json        400     Bad request
+method-not-allowed.json 405   Method not allowed
 '
 
 ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd) || exit 2
@@ -71,6 +73,9 @@ expect() {
     _r=$TMP/response
     check "$_name: statusCode" "$_status" "$(jq -r '.statusCode' "$_r")"
     check "$_name: content-type" application/json "$(jq -r '.headers["content-type"]' "$_r")"
+    # 405 names the method that is allowed; no other answer has the header.
+    _allow=; [ "$_status" != 405 ] || _allow=GET
+    check "$_name: allow" "$_allow" "$(jq -r '.headers.allow // empty' "$_r")"
     check "$_name: body.status" "$_status" "$(jq -r '.body | fromjson | .status' "$_r")"
     check "$_name: body.message" "$_message" "$(jq -r '.body | fromjson | .message' "$_r")"
     _ts=$(jq -r '.body | fromjson | .timestamp' "$_r")
@@ -121,8 +126,22 @@ event two-objects '{} {}'
 expect "two JSON values" "$TMP/two-objects.json" 400 "Bad request"
 event bad-name "{$hello,\"queryStringParameters\":{\"name\":42}}"
 expect "name is not a string" "$TMP/bad-name.json" 400 "Bad request"
-event post '{"rawPath":"/hello","requestContext":{"http":{"method":"POST"}}}'
-expect "POST /hello" "$TMP/post.json" 404 "Not found"
+event post '{"rawPath":"/goodbye","requestContext":{"http":{"method":"DELETE"}}}'
+expect "DELETE /goodbye" "$TMP/post.json" 405 "Method not allowed"
+event post-unknown '{"rawPath":"/nowhere","requestContext":{"http":{"method":"POST"}}}'
+expect "POST to an unknown path" "$TMP/post-unknown.json" 404 "Not found"
+event number '{"rawPath":"/hello","requestContext":{"http":{"method":"GET"}},"n":01}'
+expect "a number JSON forbids (01)" "$TMP/number.json" 400 "Bad request"
+event control "{$hello,\"queryStringParameters\":{\"name\":\"a$(printf '\001')b\"}}"
+expect "a raw control character in a string" "$TMP/control.json" 400 "Bad request"
+event bad-escape "{$hello,\"queryStringParameters\":{\"name\":\"a\\qb\"}}"
+expect "an escape JSON does not have" "$TMP/bad-escape.json" 400 "Bad request"
+event two-numbers "{$hello,\"n\":[1 2]}"
+expect "two values without a comma" "$TMP/two-numbers.json" 400 "Bad request"
+event later-key "{$hello,\"rawPath\":\"/goodbye\"}"
+expect "the last of two equal keys wins" "$TMP/later-key.json" 200 "Goodbye, World"
+event nested "{$hello,\"headers\":{\"rawPath\":\"/x\",\"a\":[1,-2.5e3,true,false,null,{}]}}"
+expect "keys of the same name deeper down do not count" "$TMP/nested.json" 200 "Hello, World"
 event empty-name "{$hello,\"queryStringParameters\":{\"name\":\"\"}}"
 expect "empty name" "$TMP/empty-name.json" 200 "Hello, World"
 event quoted-name "{$hello,\"queryStringParameters\":{\"name\":\"Ch\\\"r\\\\is \\u00e9\"}}"
