@@ -291,7 +291,8 @@ def test_publish_with_podman_pushes_for_real_and_records_the_pushed_digest(works
     assert ["push", "--digestfile", "build/pushed-digest", f"{registry}/{repo}:{commit}"] in podman
     assert podman[-1] == ["logout", registry]
 
-    # The digest publish recorded is the one the registry stores the manifest under.
+    # The digest publish recorded is the one the registry stores the manifest
+    # under (the stand-in gives ECR that digest too, for the reuse below).
     request = urllib.request.Request(f"http://{local_registry}/v2/{repo}/manifests/{commit}", method="HEAD",
                                      headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
                                               "application/vnd.docker.distribution.manifest.v2+json"})
