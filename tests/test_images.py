@@ -102,3 +102,23 @@ def test_image_builds_and_answers_through_mise_start(render, answers, tmp_path):
             server.wait(timeout=60)
     finally:
         standin_images.remove_image(tag, env)
+
+
+@pytest.mark.parametrize("situation, expected", [
+    ({}, "docker"),
+    ({"STANDIN_DOCKER_ENGINE": "down"}, "podman"),
+    ({"CONTAINER_ENGINE": "podman"}, "podman"),
+    ({"STANDIN_DOCKER_VERSION": "podman version 4.3.1"}, "podman"),
+], ids=["docker-answers", "docker-down", "override", "podman-docker"])
+def test_tasks_pick_the_engine_docker_first_then_podman(render, tmp_path, situation, expected):
+    """scripts/container-engine, which build, start and publish source; docker
+    is tests/standins/docker (it answers `info` unless told it is down)."""
+    project = render(images()[0]).path
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").symlink_to(Path(__file__).parent / "standins" / "docker")
+    podman_settings = {k: v for k, v in standin_images.podman_env().items() if k != "CONTAINER_ENGINE"}
+    env = {**podman_settings, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "STANDIN_LOG": str(tmp_path / "calls.jsonl"), **situation}
+    out = run(["sh", "-c", '. scripts/container-engine && echo "$CONTAINER_ENGINE"'], project, env=env).stdout
+    assert out.strip() == expected
