@@ -1,10 +1,13 @@
 """`mise run publish`, `deploy`, `destroy` and their error cases, for real
 through mise and the real AWS CLI, against a local AWS API (moto_server).
 
-This machine has no Docker engine, so `docker` is a stand-in that records its
-arguments (tests/standins/docker); the IaC tools' deploy targets cannot be
-reached either, so sam/cdk/terraform are recorders too. Everything else (the
-tasks, the AWS CLI, ECR) is real.
+With Podman, the push is real too: to a local registry (Debian's
+docker-registry on 127.0.0.1) standing for ECR's registry endpoint, which moto
+cannot serve (tests/standins/podman-ecr). Without a Docker engine, `docker` is
+a stand-in that records its arguments (tests/standins/docker), so the Docker
+path's flags and its reading of buildx's metadata file are checked; the IaC
+tools' deploy targets cannot be reached either, so sam/cdk/terraform are
+recorders too. Everything else (the tasks, the AWS CLI, ECR's API) is real.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import standin_images
 from conftest import GIT_IDENTITY, MATRIX, ROOT, free_port, mise_env, one_per, params, run, wait_for_port
 
 ACCOUNT = "123456789012"  # moto's account
@@ -99,6 +103,10 @@ class Workspace:
         return json.loads(out)
 
 
+def pushes(ws) -> list:
+    return [c["argv"] for c in ws.calls("docker") if c["argv"][:2] == ["buildx", "build"] and "--push" in c["argv"]]
+
+
 @pytest.mark.parametrize("answers", params(ONE_PER_IAC))
 def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, answers):
     ws = workspace(answers)
@@ -115,15 +123,18 @@ def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, ans
     assert repos[0]["imageScanningConfiguration"]["scanOnPush"] is True
 
     docker = [c["argv"] for c in ws.calls("docker")]
-    build = next(a for a in docker if a[:2] == ["buildx", "build"])
-    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
-    assert build[build.index("--platform") + 1] == platform
-    assert "--provenance=false" in build and "--sbom=false" in build
     login = next(c for c in ws.calls("docker") if c["argv"][:1] == ["login"])
     assert login["argv"] == ["login", "--username", "AWS", "--password-stdin", registry]
     assert login["stdin_chars"] > 0, "the ECR password must arrive on stdin"
-    pushes = [a for a in docker if a[:1] == ["push"]]
-    assert pushes == [["push", f"{registry}/{repo}:{commit}"]]
+    # One build, which pushes: buildx records the pushed digest in its metadata file.
+    builds = [a for a in docker if a[:2] == ["buildx", "build"]]
+    assert len(builds) == 1 and docker.index(builds[0]) > docker.index(login["argv"])
+    build = builds[0]
+    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    assert build[build.index("--platform") + 1] == platform
+    assert "--provenance=false" in build and "--sbom=false" in build
+    assert "--push" in build and "--metadata-file" in build
+    assert build[build.index("--tag") + 1] == f"{registry}/{repo}:{commit}"
     assert ["logout", registry] in docker, "the registry login is removed after the push"
 
     digest = ws.aws("ecr", "describe-images", "--repository-name", repo,
@@ -135,12 +146,12 @@ def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, ans
     second = ws.mise("publish")
     assert "exists" in second.stdout and "reusing" in second.stdout
     assert len(ws.aws("ecr", "describe-repositories")["repositories"]) == 1
-    assert len([c for c in ws.calls("docker") if c["argv"][:1] == ["push"]]) == 1
+    assert len(pushes(ws)) == 1
 
     # A dirty tree gets its own, marked tag.
     (ws.project / "events" / "hello.json").write_text("{}\n")
     ws.mise("publish")
-    tags = [c["argv"][1].rsplit(":", 1)[1] for c in ws.calls("docker") if c["argv"][:1] == ["push"]]
+    tags = [a[a.index("--tag") + 1].rsplit(":", 1)[1] for a in pushes(ws)]
     assert tags[-1].startswith(f"{commit}-dirty-")
 
 
@@ -193,22 +204,30 @@ def test_publish_without_credentials_says_how_to_fix_it(workspace):
     assert result.returncode != 0
     assert "no usable AWS credentials" in result.stderr
     assert "aws configure" in result.stderr
-    assert not [c for c in ws.calls("docker") if c["argv"][:1] == ["push"]]
+    assert not pushes(ws)
 
 
 def test_publish_without_docker_says_so(workspace):
     ws = workspace(MATRIX[0], docker=False)
-    result = ws.mise("publish", check=False)
+    result = ws.mise("publish", check=False, env={"CONTAINER_ENGINE": "docker"})
     assert result.returncode != 0
     assert "docker is not installed" in result.stderr
 
 
 def test_publish_with_a_stopped_engine_says_so(workspace):
     ws = workspace(MATRIX[0])
-    result = ws.mise("publish", check=False, env={"STANDIN_DOCKER_ENGINE": "down"})
+    result = ws.mise("publish", check=False, env={"STANDIN_DOCKER_ENGINE": "down", "CONTAINER_ENGINE": "docker"})
     assert result.returncode != 0
     assert "Docker engine is not running" in result.stderr
     assert [c["argv"] for c in ws.calls("docker")] == [["info"]]
+
+
+def test_publish_with_an_unknown_engine_names_the_variable(workspace):
+    ws = workspace(MATRIX[0])
+    result = ws.mise("publish", check=False, env={"CONTAINER_ENGINE": "nerdctl"})
+    assert result.returncode != 0
+    assert "CONTAINER_ENGINE must be docker or podman, not 'nerdctl'" in result.stderr
+    assert not pushes(ws)
 
 
 def test_deploy_before_publish_says_publish_first(workspace):
@@ -224,3 +243,66 @@ def test_invoke_remote_before_deploy_says_deploy_first(workspace):
     result = ws.mise("invoke:remote", check=False)
     assert result.returncode != 0
     assert "no deployed endpoint found" in result.stderr
+
+
+@pytest.fixture
+def local_registry(tmp_path):
+    """Debian's docker-registry on 127.0.0.1, storing in tmp_path."""
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    log = open(tmp_path / "registry.log", "w")
+    server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, server)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+PODMAN_PROBLEM = (standin_images.podman_problem() if shutil.which("podman") else "podman is not installed") or (
+    "" if shutil.which("docker-registry") else "docker-registry (Debian) is not installed")
+
+
+@pytest.mark.skipif(bool(PODMAN_PROBLEM), reason=PODMAN_PROBLEM)
+def test_publish_with_podman_pushes_for_real_and_records_the_pushed_digest(workspace, local_registry, tmp_path):
+    answers = MATRIX[0]
+    ws = workspace(answers, docker=False)
+    (tmp_path / "bin" / "podman").symlink_to(ROOT / "tests" / "standins" / "podman-ecr")
+    registry = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+    repo = answers.get("ecr_repository", "hello-fn")
+    commit = run(["git", "rev-parse", "--short=12", "HEAD"], ws.project).stdout.strip()
+    env = {**standin_images.podman_env(insecure_registries=[local_registry]),
+           "STANDIN_REAL_PODMAN": shutil.which("podman"), "STANDIN_ECR_REGISTRY": registry,
+           "STANDIN_LOCAL_REGISTRY": local_registry}
+    standin_images.ensure_base_images(ws.project, answers["architecture"])
+
+    ws.mise("publish", env=env)
+
+    podman = [c["argv"] for c in ws.calls("podman")]
+    build = next(a for a in podman if a[:1] == ["build"])
+    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    assert build[build.index("--platform") + 1] == platform
+    assert not [a for a in build if a.startswith(("--provenance", "--sbom"))], "podman takes neither"
+    assert build[build.index("--tag") + 1] == f"{registry}/{repo}:{commit}"
+    assert ["push", "--digestfile", "build/pushed-digest", f"{registry}/{repo}:{commit}"] in podman
+    assert podman[-1] == ["logout", registry]
+
+    # The digest publish recorded is the one the registry stores the manifest
+    # under (the stand-in gives ECR that digest too, for the reuse below).
+    request = urllib.request.Request(f"http://{local_registry}/v2/{repo}/manifests/{commit}", method="HEAD",
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                                              "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(request) as response:
+        stored = response.headers["Docker-Content-Digest"]
+    assert (ws.project / "build" / "pushed-digest").read_text().strip() == stored
+    assert (ws.project / "build" / "published-image").read_text().strip() == f"{registry}/{repo}@{stored}"
+    ecr = ws.aws("ecr", "describe-images", "--repository-name", repo, "--image-ids", f"imageTag={commit}")
+    assert ecr["imageDetails"][0]["imageDigest"] == stored
+
+    # The same commit again: reused from ECR, nothing built or pushed.
+    assert "reusing" in ws.mise("publish", env=env).stdout
+    assert len([c for c in ws.calls("podman") if c["argv"][:1] == ["push"]]) == 1

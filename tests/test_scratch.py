@@ -1,18 +1,15 @@
 """base_image=scratch: the static bootstrap and CA certificates only, with the
-emulator brought in from outside the image for local runs."""
+emulator brought in from outside the image for local runs (tests/test_images.py
+builds the images and runs them that way through `mise run start`)."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, GOARCH, HOST_ARCH, MATRIX, ROOT, assert_cases, emulator, images, mise_env, params,
-                      run)
+from conftest import CARGO_TARGET_DIR, HOST_ARCH, MATRIX, assert_cases, emulator, images, params, run
 
 ONE_SCRATCH_PER_LANGUAGE_ARCH = [c for c in images() if c["base_image"] == "scratch"]
 
@@ -33,32 +30,6 @@ def test_scratch_dockerfile_ships_only_bootstrap_and_certificates(render, answer
 
 def test_custom_cannot_choose_scratch():
     assert not [c for c in MATRIX if c["language"] == "custom" and c["base_image"] == "scratch"]
-
-
-@pytest.mark.parametrize("answers", params([c for c in ONE_SCRATCH_PER_LANGUAGE_ARCH if c["language"] == "go"]))
-def test_start_mounts_the_emulator_into_the_scratch_image(render, answers, tmp_path):
-    """Without a Docker engine here, docker is tests/standins/docker, which records its arguments."""
-    project = render(answers).path
-    bin_dir, rie_dir = tmp_path / "bin", tmp_path / "rie"
-    bin_dir.mkdir()
-    rie_dir.mkdir()
-    (bin_dir / "docker").symlink_to(ROOT / "tests" / "standins" / "docker")
-    rie = rie_dir / f"aws-lambda-rie-{answers['architecture']}"
-    rie.write_text("#!/bin/sh\n")
-    rie.chmod(0o755)
-    log = tmp_path / "calls.jsonl"
-    env = {**mise_env(Path("/")), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "STANDIN_LOG": str(log), "RIE_DIR": str(rie_dir)}
-    run(["mise", "run", "start", "--port", "9123"], project, env=env)
-    calls = [json.loads(line)["argv"] for line in log.read_text().splitlines()]
-    assert calls[0] == ["info"]
-    docker_run = calls[-1]
-    assert docker_run[:2] == ["run", "--rm"]
-    assert docker_run[docker_run.index("--platform") + 1] == f"linux/{GOARCH[answers['architecture']]}"
-    assert docker_run[docker_run.index("-p") + 1] == "9123:8080"
-    assert docker_run[docker_run.index("--volume") + 1] == f"{rie_dir}:/aws-lambda:ro"
-    assert docker_run[docker_run.index("--entrypoint") + 1] == f"/aws-lambda/{rie.name}"
-    assert docker_run[-2:] == ["hello-fn:local", "/bootstrap"]
 
 
 def musl_target(architecture: str) -> str:

@@ -1,0 +1,124 @@
+"""Build every distinct image (language, architecture, base image) with the
+generated `mise run build`, and invoke it with the shared cases through the
+generated `mise run start`: the emulator inside provided:al2023, or one
+mounted into a scratch image; arm64 images run under qemu-user (binfmt_misc,
+registered by script/bootstrap).
+
+The engine is Docker (buildx) where `docker info` answers; otherwise Podman,
+through the same tasks (CONTAINER_ENGINE=podman), with the base images built
+here as stand-ins under their real names (tests/standin_images.py says how).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import standin_images
+from conftest import GOARCH, assert_cases, free_port, images, mise_env, params, run, wait_for_port
+
+ENGINE = standin_images.engine()
+PROBLEM = standin_images.podman_problem() if ENGINE == "podman" else ""
+pytestmark = pytest.mark.skipif(bool(PROBLEM), reason=PROBLEM)
+
+# What the smallest images must stay under, compressed: scratch Go < 5 MB, Rust < 3 MB.
+SCRATCH_LIMIT = {"go": 5_000_000, "rust": 3_000_000}
+
+
+def engine_env() -> dict:
+    return {**mise_env(Path("/")), **standin_images.engine_env(ENGINE)}
+
+
+def rust_target_missing(answers: dict) -> str:
+    """The Rust target this image's build stage needs and cannot download
+    here, or "" (the stand-in build stage has this machine's targets)."""
+    if answers["language"] != "rust":
+        return ""
+    cpu = {"x86_64": "x86_64", "arm64": "aarch64"}[answers["architecture"]]
+    target = f"{cpu}-unknown-linux-{'musl' if answers['base_image'] == 'scratch' else 'gnu'}"
+    if ENGINE == "docker":
+        return ""
+    installed = subprocess.run(["rustup", "target", "list", "--installed"], capture_output=True, text=True).stdout
+    if target in installed.split():
+        return ""
+    return (f"the {target} Rust target is not installed here, and the build stage's "
+            "`rustup target add` needs static.rust-lang.org, which does not answer")
+
+
+def emulation_missing(answers: dict) -> str:
+    """Why this machine cannot run the image's CPU, or "" when it can."""
+    if GOARCH[answers["architecture"]] == standin_images.HOST_GOARCH or ENGINE == "docker":
+        return ""
+    qemu = "qemu-" + {"arm64": "aarch64", "x86_64": "x86_64"}[answers["architecture"]]
+    if not Path("/proc/sys/fs/binfmt_misc", qemu).exists():
+        return (f"{qemu} is not registered in binfmt_misc here (script/bootstrap registers it "
+                f"where the kernel lets it), so no {answers['architecture']} image can run")
+    return ""
+
+
+def image_architecture(tag: str, env: dict) -> str:
+    return run([ENGINE, "image", "inspect", "--format", "{{.Architecture}}", tag], Path("/"), env=env).stdout.strip()
+
+
+@pytest.mark.parametrize("answers", params(images()))
+def test_image_builds_and_answers_through_mise_start(render, answers, tmp_path):
+    missing = rust_target_missing(answers) or emulation_missing(answers)
+    if missing:
+        pytest.skip(missing)
+    project = render(answers).path
+    arch = answers["architecture"]
+    tag = f"localhost/template-test-{uuid.uuid4().hex[:12]}:latest"
+    env = engine_env()
+    standin_images.build_with_mise(project, arch, tag, env)
+    try:
+        assert image_architecture(tag, env) == GOARCH[arch]
+        if answers["base_image"] == "scratch":
+            compressed = standin_images.compressed_layers(tag, ENGINE)
+            assert compressed < SCRATCH_LIMIT[answers["language"]], compressed
+            standin_images.emulator(GOARCH[arch], tmp_path)
+            env["RIE_DIR"] = str(tmp_path)
+        port = free_port()
+        server = subprocess.Popen(["mise", "run", "start", "--tag", tag, "--port", str(port)],
+                                  cwd=project, env={**os.environ, **env}, start_new_session=True)
+        try:
+            wait_for_port(port, server, timeout=120)
+            deadline = time.monotonic() + 60
+            while True:  # the port opens before the emulator in the container answers
+                try:
+                    assert_cases(port, project / "events")
+                    break
+                except (OSError, ValueError):
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+    finally:
+        standin_images.remove_image(tag, env)
+
+
+@pytest.mark.parametrize("situation, expected", [
+    ({}, "docker"),
+    ({"STANDIN_DOCKER_ENGINE": "down"}, "podman"),
+    ({"CONTAINER_ENGINE": "podman"}, "podman"),
+    ({"STANDIN_DOCKER_VERSION": "podman version 4.3.1"}, "podman"),
+], ids=["docker-answers", "docker-down", "override", "podman-docker"])
+def test_tasks_pick_the_engine_docker_first_then_podman(render, tmp_path, situation, expected):
+    """scripts/container-engine, which build, start and publish source; docker
+    is tests/standins/docker (it answers `info` unless told it is down)."""
+    project = render(images()[0]).path
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").symlink_to(Path(__file__).parent / "standins" / "docker")
+    podman_settings = {k: v for k, v in standin_images.podman_env().items() if k != "CONTAINER_ENGINE"}
+    env = {**podman_settings, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "STANDIN_LOG": str(tmp_path / "calls.jsonl"), **situation}
+    out = run(["sh", "-c", '. scripts/container-engine && echo "$CONTAINER_ENGINE"'], project, env=env).stdout
+    assert out.strip() == expected
