@@ -144,7 +144,7 @@ def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, ans
     assert tags[-1].startswith(f"{commit}-dirty-")
 
 
-@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
+@pytest.mark.parametrize("answers", params([c for c in ONE_PER_IAC if c["iac"] != "terraform"]))
 def test_deploy_receives_the_published_digest(workspace, answers):
     ws = workspace(answers)
     ws.mise("publish")
@@ -173,7 +173,7 @@ def test_deploy_receives_the_published_digest(workspace, answers):
         assert f"aws_region={REGION}" in apply["argv"]
 
 
-@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
+@pytest.mark.parametrize("answers", params([c for c in ONE_PER_IAC if c["iac"] != "terraform"]))
 def test_destroy_removes_the_stack_and_on_request_the_repository(workspace, answers):
     ws = workspace(answers)
     ws.mise("publish")
