@@ -18,9 +18,11 @@ executing the change set does not re-read the stack's template; a change
 set that changes nothing is refused with "No updates are to be performed"
 (UpdateStack's answer), where CloudFormation creates it with status FAILED
 and the reason "The submitted information didn't contain changes", which is
-what deploy tools wait for; and inline IAM policies from a template (a role's
+what deploy tools wait for; inline IAM policies from a template (a role's
 Policies, AWS::IAM::Policy) are stored as the Python repr of a dict, so
-GetRolePolicy returns no JSON.
+GetRolePolicy returns no JSON; and a log group's Fn::GetAtt Arn lacks the
+":*" that CloudFormation's ends with, so a policy granting it (as CDK's
+LogGroup.grantWrite does) would not cover the group's log streams.
 
 This module fills those gaps, and nothing else:
 - templates whose Transform names AWS::Serverless-2016-10-31 are expanded with
@@ -34,7 +36,8 @@ This module fills those gaps, and nothing else:
 - executing a change set re-reads the stack's template and outputs;
 - CreateChangeSet leaves an unchanged stack to the backend, which marks the
   change set FAILED with CloudFormation's reason;
-- inline policy documents given as dicts are stored as JSON.
+- inline policy documents given as dicts are stored as JSON;
+- a log group's Arn attribute ends with ":*", as CloudFormation's does.
 
 What moto's Lambda cannot store at all (LoggingConfig) is not faked here; the
 tests check it on the templates instead.
@@ -58,6 +61,7 @@ from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.core.common_models import CloudFormationModel  # noqa: E402
 from moto.iam.models import Group, Role, User, iam_backends  # noqa: E402
+from moto.logs.models import LogGroup  # noqa: E402
 
 SERVERLESS = "AWS::Serverless-2016-10-31"
 
@@ -370,6 +374,14 @@ def _json_policy(put_policy):
     return put
 
 
+_log_group_attribute = LogGroup.get_cfn_attribute
+
+
+def _log_group_attribute_as_cloudformation(self, attribute_name: str) -> str:
+    value = _log_group_attribute(self, attribute_name)
+    return f"{value}:*" if attribute_name == "Arn" and not value.endswith(":*") else value
+
+
 def install() -> None:
     cfn_models.Stack.parse_template = staticmethod(_stack_parse_template)
     cfn_models.ChangeSet._parse_template = _change_set_parse_template
@@ -377,6 +389,7 @@ def install() -> None:
     LambdaFunction.update_from_cloudformation_json = classmethod(_update_function_with_all_properties)
     cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set_with_outputs
     CloudFormationResponse.create_change_set = _create_change_set_even_without_changes
+    LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
     # The ApiGatewayV2 models register themselves by subclassing

@@ -33,7 +33,7 @@ from test_iac import CfnLoader, terraform_config
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
 ACCOUNT = "123456789012"  # moto's account
 # One project per IaC tool: the tool is what these tests are about.
-ONE_PER_IAC = [c for c in one_per("iac") if c["iac"] != "cdk"]
+ONE_PER_IAC = one_per("iac")
 ROUTES = ["GET /goodbye", "GET /hello"]
 # The answers these projects take by default (copier.yml).
 DEFAULT = {q: COPIER[q]["default"] for q in ("memory_size", "timeout", "log_retention_days")}
@@ -307,3 +307,10 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers):
     p.mise("destroy")
     assert_only_the_repository_is_left(p, answers)
     assert p.git_status() == "", "a publish-deploy-destroy cycle leaves the tree clean"
+
+    # With nothing deployed, destroy still succeeds; --repository deletes the
+    # repository and its images too.
+    p.mise("destroy", "--repository")
+    assert p.aws("ecr", "describe-repositories")["repositories"] == []
+    assert not (p.path / "build" / "published-image").exists()
+    assert p.git_status() == ""

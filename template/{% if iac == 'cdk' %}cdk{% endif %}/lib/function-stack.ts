@@ -4,7 +4,7 @@ import { HttpApi, HttpMethod, LogGroupLogDestination } from 'aws-cdk-lib/aws-api
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Repository } from 'aws-cdk-lib/aws-ecr';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { DockerImageCode, DockerImageFunction, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { DockerImageCode, DockerImageFunction, LoggingFormat, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { FunctionConfig } from './config.js';
@@ -44,6 +44,8 @@ export class FunctionStack extends Stack {
       memorySize: config.memorySize,
       timeout: Duration.seconds(config.timeout),
       tracing: Tracing.ACTIVE,
+      // Structured logs: Lambda's own lines and the function's, as JSON.
+      loggingFormat: LoggingFormat.JSON,
       logGroup: functionLogs,
       role,
     });
