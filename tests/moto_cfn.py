@@ -12,7 +12,7 @@ reports CREATE_COMPLETE, but creates almost nothing of them:
 - its AWS::Lambda::Function model passes only some properties to Lambda and
   drops PackageType, Architectures and TracingConfig, so an arm64 image
   function with active tracing becomes an x86_64 Zip function without it.
-Three smaller defects show up on the way: a stack created through a change
+Four smaller defects show up on the way: a stack created through a change
 set (as `sam deploy` and `cdk deploy` do) never gets its Outputs, because
 executing the change set does not re-read the stack's template; a change
 set that changes nothing is refused with "No updates are to be performed"
@@ -318,10 +318,8 @@ def _create_function(cls, resource_name, cloudformation_json, account_id, region
     props = cloudformation_json["Properties"]
     if "ZipFile" in props["Code"]:  # moto's model zips inline code: leave that to it
         fn = _create_zip_function(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        for prop in ("Architectures", "TracingConfig"):
-            if prop in props:
-                setattr(fn, {"Architectures": "architectures", "TracingConfig": "tracing_config"}[prop],
-                        props[prop])
+        fn.architectures = props.get("Architectures", fn.architectures)
+        fn.tracing_config = props.get("TracingConfig", fn.tracing_config)
         return fn
     spec = {"Code": props["Code"], "FunctionName": resource_name, "Role": props["Role"]}
     spec.update({k: props[k] for k in LAMBDA_PROPERTIES + LAMBDA_PROPERTIES_ADDED if k in props})
@@ -341,7 +339,7 @@ def _update_function_with_all_properties(cls, original_resource, new_resource_na
     return fn
 
 
-# --- Change sets and inline policies --------------------------------------------
+# --- Change sets, inline policies, log group ARNs ------------------------------
 
 _execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
 

@@ -297,6 +297,11 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers):
         block = p.aws("s3api", "get-public-access-block", "--bucket", bucket)["PublicAccessBlockConfiguration"]
         assert all(block.values()) and len(block) == 4, block
         assert "exists" in p.mise("state-bucket").stdout
+        # Locked by S3 itself (the lock object is gone after the deploy).
+        backend = terraform_config(p.path)["terraform"]["backend"]
+        assert backend == [{"s3": {"use_lockfile": True, "encrypt": True}}]
+        objects = p.aws("s3api", "list-objects-v2", "--bucket", bucket)["Contents"]
+        assert [o["Key"] for o in objects] == ["hello-fn/terraform.tfstate"]
 
     # moto serves no execute-api endpoint: the call reaches curl with the
     # deployed API's URL and fails there.
