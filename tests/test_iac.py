@@ -69,12 +69,22 @@ def sam_settings(project: Path) -> dict:
         "image": _sam_image_by_digest(template),
         "log_format": fn["LoggingConfig"]["LogFormat"],
         "throttling": _throttling(resources["HttpApi"]["Properties"]["DefaultRouteSettings"]),
+        "role": _sam_role(resources, fn),
     }
 
 
 def _throttling(route_settings: dict) -> dict:
     """An HTTP API stage's default route throttling (CloudFormation's names)."""
     return {"burst": route_settings["ThrottlingBurstLimit"], "rate": route_settings["ThrottlingRateLimit"]}
+
+
+def _sam_role(resources, fn) -> set:
+    role = resources[fn["Role"]["GetAtt"].split(".")[0]]["Properties"]
+    assert "ManagedPolicyArns" not in role and "Policies" not in fn, "no managed policies"
+    own_log_group = json.dumps(
+        {"Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${FunctionLogGroup}:*"})
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP}, "Action", "Resource")
 
 
 def _sam_image_by_digest(template) -> str:
@@ -130,7 +140,22 @@ def terraform_settings(project: Path) -> dict:
         "log_format": fn["logging_config"][0]["log_format"],
         "throttling": {"burst": resolve(throttle["throttling_burst_limit"]),
                        "rate": resolve(throttle["throttling_rate_limit"])},
+        "role": _terraform_role(config, defaults),
     }
+
+
+def _terraform_role(config, defaults) -> set:
+    assert "aws_iam_role_policy_attachment" not in config["resource"], "no managed policies"
+    (policy,) = config["resource"]["aws_iam_role_policy"].values()
+    assert policy["policy"] == "${data.aws_iam_policy_document.lambda_permissions.json}"
+    document = config["data"]["aws_iam_policy_document"]["lambda_permissions"]
+    statements = list(document["statement"])
+    for block in document.get("dynamic", []):  # X-Ray, when tracing is Active (the default)
+        assert block["statement"]["for_each"] == '${var.tracing_mode == "Active" ? [1] : []}'
+        if defaults["tracing_mode"] == "Active":
+            statements += block["statement"]["content"]
+    own_log_group = "${aws_cloudwatch_log_group.lambda.arn}:*"
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP}, "actions", "resources")
 
 
 # --- CDK --------------------------------------------------------------------
@@ -170,7 +195,38 @@ def cdk_settings(project: Path) -> dict:
         "image": "digest" if f"@{DIGEST}" in image else image,
         "log_format": fn["LoggingConfig"]["LogFormat"],
         "throttling": _throttling(stage["DefaultRouteSettings"]),
+        "role": _cdk_role(resources, fn),
     }
+
+
+def _cdk_role(resources, fn) -> set:
+    role_id = fn["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in resources[role_id]["Properties"], "no managed policies"
+    statements = [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+                  and {"Ref": role_id} in r["Properties"]["Roles"]
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    log_group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
+    own_log_group = json.dumps({"Fn::GetAtt": [log_group_id, "Arn"]})  # the ARN ends in :*
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP}, "Action", "Resource")
+
+
+# --- The execution role -----------------------------------------------------
+
+OWN_LOG_GROUP = "the function's log group, its streams"
+
+
+def permissions(statements, names: dict, action_key: str, resource_key: str) -> set:
+    """(action, resource) pairs a role's statements allow, each resource by
+    the name given in `names` (its own notation per tool), or as written."""
+    pairs = set()
+    for statement in statements:
+        assert statement.get("Effect", statement.get("effect")) == "Allow", statement
+        actions, resources = statement[action_key], statement[resource_key]
+        for action in actions if isinstance(actions, list) else [actions]:
+            for resource in resources if isinstance(resources, list) else [resources]:
+                key = resource if isinstance(resource, str) else json.dumps(resource)
+                pairs.add((action, names.get(key, key)))
+    return pairs
 
 
 SETTINGS = {"sam": sam_settings, "terraform": terraform_settings, "cdk": cdk_settings}
@@ -289,6 +345,14 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "image": "digest",
         "log_format": "JSON",
         "throttling": {"burst": 100, "rate": 50},
+        # Least privilege: its own log group, and X-Ray (which has no
+        # resource-level permissions); no managed policies.
+        "role": {
+            ("logs:CreateLogStream", OWN_LOG_GROUP),
+            ("logs:PutLogEvents", OWN_LOG_GROUP),
+            ("xray:PutTelemetryRecords", "*"),
+            ("xray:PutTraceSegments", "*"),
+        },
     }
     for iac, settings in seen.items():
         assert settings == expected, iac

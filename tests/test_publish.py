@@ -1,13 +1,13 @@
-"""`mise run publish`, `deploy`, `destroy` and their error cases, for real
-through mise and the real AWS CLI, against a local AWS API (moto_server).
+"""`mise run publish` and the error cases of `publish`, `deploy` and
+`invoke:remote`, for real through mise and the real AWS CLI, against a local
+AWS API (moto_server). Deploys with the real IaC tools: tests/test_deploy.py.
 
 With Podman, the push is real too: to a local registry (Debian's
 docker-registry on 127.0.0.1) standing for ECR's registry endpoint, which moto
 cannot serve (tests/standins/podman-ecr). Without a Docker engine, `docker` is
 a stand-in that records its arguments (tests/standins/docker), so the Docker
-path's flags and its reading of buildx's metadata file are checked; the IaC
-tools' deploy targets cannot be reached either, so sam/cdk/terraform are
-recorders too. Everything else (the tasks, the AWS CLI, ECR's API) is real.
+path's flags and its reading of buildx's metadata file are checked; everything
+else (the tasks, the AWS CLI, ECR's API) is real.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from conftest import GIT_IDENTITY, MATRIX, ROOT, free_port, mise_env, one_per, p
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
-IAC_TOOLS = ("sam", "npm", "npx", "terraform", "tofu")
 ONE_PER_IAC = one_per("iac")
 
 
@@ -64,8 +63,6 @@ def workspace(render, tmp_path, moto):
         bin_dir.mkdir()
         if docker:
             (bin_dir / "docker").symlink_to(ROOT / "tests" / "standins" / "docker")
-        for tool in IAC_TOOLS:
-            (bin_dir / tool).symlink_to(ROOT / "tests" / "standins" / "recorder")
         log = tmp_path / "calls.jsonl"
         log.touch()
         # A PATH with the stand-ins first and no real docker behind them.
@@ -155,46 +152,6 @@ def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, ans
     assert tags[-1].startswith(f"{commit}-dirty-")
 
 
-@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
-def test_deploy_receives_the_published_digest(workspace, answers):
-    ws = workspace(answers)
-    ws.mise("publish")
-    image = (ws.project / "build" / "published-image").read_text().strip()
-    assert "@sha256:" in image
-
-    ws.mise("deploy")
-    deploys = [c for c in ws.calls() if c["tool"] in IAC_TOOLS]
-    assert deploys, "deploy ran no IaC tool"
-    argv = " ".join(" ".join(c["argv"]) for c in deploys)
-    digest = image.split("@", 1)[1]
-    assert digest in argv
-    if answers["iac"] == "sam":
-        sam = deploys[-1]
-        assert sam["argv"][0] == "deploy" and Path(sam["cwd"]).name == "sam"
-        assert f"ImageUri={image}" in sam["argv"]
-        assert sam["argv"][sam["argv"].index("--region") + 1] == REGION
-    if answers["iac"] == "cdk":
-        cdk = next(c for c in deploys if c["tool"] == "npx")
-        assert cdk["argv"][:2] == ["cdk", "deploy"] and Path(cdk["cwd"]).name == "cdk"
-        assert f"imageDigest={digest}" in cdk["argv"]
-    if answers["iac"] == "terraform":
-        apply = next(c for c in deploys if c["argv"][:1] == ["apply"])
-        assert Path(apply["cwd"]).name == "terraform"
-        assert f"image_digest={digest}" in apply["argv"]
-        assert f"aws_region={REGION}" in apply["argv"]
-
-
-@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
-def test_destroy_removes_the_stack_and_on_request_the_repository(workspace, answers):
-    ws = workspace(answers)
-    ws.mise("publish")
-    ws.mise("destroy")
-    assert any(c["tool"] in IAC_TOOLS for c in ws.calls())
-    assert len(ws.aws("ecr", "describe-repositories")["repositories"]) == 1
-    ws.mise("destroy", "--repository")
-    assert ws.aws("ecr", "describe-repositories")["repositories"] == []
-
-
 def test_publish_without_credentials_says_how_to_fix_it(workspace):
     ws = workspace(MATRIX[0])
     result = ws.mise("publish", check=False, env={
@@ -235,7 +192,7 @@ def test_deploy_before_publish_says_publish_first(workspace):
     result = ws.mise("deploy", check=False)
     assert result.returncode != 0
     assert "nothing published yet" in result.stderr and "mise run publish" in result.stderr
-    assert not [c for c in ws.calls() if c["tool"] in IAC_TOOLS]
+    assert ws.aws("lambda", "list-functions")["Functions"] == []
 
 
 def test_invoke_remote_before_deploy_says_deploy_first(workspace):

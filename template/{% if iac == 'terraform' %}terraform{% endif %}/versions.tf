@@ -1,8 +1,7 @@
 terraform {
-  # >= 1.6 (not 1.5) because the import block in ecr.tf uses a variable in its
-  # `id`; Terraform 1.5 only accepted literal import ids. OpenTofu 1.6+ supports
-  # this too. No newer-than-1.6 language features are used.
-  required_version = ">= 1.6.0"
+  # >= 1.10 for the S3 backend's own locking (use_lockfile below); the import
+  # block in ecr.tf (a variable in its `id`) needs 1.6. OpenTofu 1.10+ has both.
+  required_version = ">= 1.10.0"
 
   required_providers {
     aws = {
@@ -14,5 +13,15 @@ terraform {
       # logging_config.
       version = "~> 5.40"
     }
+  }
+
+  # Remote state in S3, so every deploy (a laptop's, CI's, a fresh clone's)
+  # sees what the last one created. The deploy task passes the bucket, key and
+  # region with -backend-config (scripts/terraform-backend); the bucket is made
+  # once per account and region by `mise run state-bucket`. use_lockfile locks
+  # with a lock object next to the state: no DynamoDB table.
+  backend "s3" {
+    use_lockfile = true
+    encrypt      = true
   }
 }

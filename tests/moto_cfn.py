@@ -1,0 +1,406 @@
+"""moto_server with the CloudFormation support that SAM and CDK stacks need.
+
+Run it as moto_server is run: `python tests/moto_cfn.py -p PORT`.
+
+Stock moto (5.2.1, pinned in requirements.txt) accepts such stacks and
+reports CREATE_COMPLETE, but creates almost nothing of them:
+- it has no AWS::Serverless transform, so a SAM template's
+  AWS::Serverless::Function and ::HttpApi are skipped as unknown types;
+- it has no CloudFormation models for AWS::ApiGatewayV2::Api, ::Stage,
+  ::Integration and ::Route (its ApiGatewayV2 API itself works), so an HTTP
+  API from CDK or SAM never exists;
+- its AWS::Lambda::Function model passes only some properties to Lambda and
+  drops PackageType, Architectures and TracingConfig, so an arm64 image
+  function with active tracing becomes an x86_64 Zip function without it.
+Four smaller defects show up on the way: a stack created through a change
+set (as `sam deploy` and `cdk deploy` do) never gets its Outputs, because
+executing the change set does not re-read the stack's template; a change
+set that changes nothing is refused with "No updates are to be performed"
+(UpdateStack's answer), where CloudFormation creates it with status FAILED
+and the reason "The submitted information didn't contain changes", which is
+what deploy tools wait for; inline IAM policies from a template (a role's
+Policies, AWS::IAM::Policy) are stored as the Python repr of a dict, so
+GetRolePolicy returns no JSON; and a log group's Fn::GetAtt Arn lacks the
+":*" that CloudFormation's ends with, so a policy granting it (as CDK's
+LogGroup.grantWrite does) would not cover the group's log streams.
+
+This module fills those gaps, and nothing else:
+- templates whose Transform names AWS::Serverless-2016-10-31 are expanded with
+  samtranslator (aws-sam-translator, as CloudFormation itself does) wherever
+  moto parses a stack's or change set's template;
+- the four ApiGatewayV2 resource types get models that call moto's own
+  ApiGatewayV2 backend (an Api with an OpenAPI `Body`, as SAM writes it, is
+  imported through moto's import_api);
+- the Lambda function model also passes PackageType, Architectures,
+  TracingConfig, ImageConfig, EphemeralStorage and Layers;
+- executing a change set re-reads the stack's template and outputs;
+- CreateChangeSet leaves an unchanged stack to the backend, which marks the
+  change set FAILED with CloudFormation's reason;
+- inline policy documents given as dicts are stored as JSON;
+- a log group's Arn attribute ends with ":*", as CloudFormation's does.
+
+What moto's Lambda cannot store at all (LoggingConfig) is not faked here; the
+tests check it on the templates instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+from typing import Any
+
+# samtranslator builds ARNs for the region of its boto3 session.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
+from moto.awslambda.models import LambdaFunction, lambda_backends  # noqa: E402
+from moto.cloudformation import models as cfn_models  # noqa: E402
+from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.core.common_models import CloudFormationModel  # noqa: E402
+from moto.iam.models import Group, Role, User, iam_backends  # noqa: E402
+from moto.logs.models import LogGroup  # noqa: E402
+
+SERVERLESS = "AWS::Serverless-2016-10-31"
+
+
+# --- The AWS::Serverless transform ---------------------------------------------
+
+class _MotoManagedPolicies:
+    """samtranslator's managed-policy lookup, answered from moto's IAM."""
+
+    def load(self) -> dict[str, str]:
+        backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        return {p.name: p.arn for p in backend.aws_managed_policies}
+
+
+def expand_serverless(template: Any) -> Any:
+    """The template with its SAM resources translated to CloudFormation."""
+    if not isinstance(template, dict):
+        return template
+    transforms = template.get("Transform", [])
+    transforms = [transforms] if isinstance(transforms, str) else transforms
+    if SERVERLESS not in transforms:
+        return template
+    from samtranslator.translator.transform import transform
+
+    expanded = transform(copy.deepcopy(template), {}, _MotoManagedPolicies())
+    rest = [t for t in transforms if t != SERVERLESS]
+    if rest:
+        expanded["Transform"] = rest
+    else:
+        expanded.pop("Transform", None)
+    return expanded
+
+
+_parse_stack_template = cfn_models.Stack.parse_template
+
+
+def _stack_parse_template(template: str) -> dict[str, Any]:
+    return expand_serverless(_parse_stack_template(template))
+
+
+_parse_change_set_template = cfn_models.ChangeSet._parse_template
+
+
+def _change_set_parse_template(self) -> None:
+    _parse_change_set_template(self)
+    self.template_dict = expand_serverless(self.template_dict)
+
+
+# --- ApiGatewayV2 models ------------------------------------------------------
+
+def _camel(value: Any) -> Any:
+    """CloudFormation's PascalCase keys in the API's camelCase, recursively."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+# moto files every model under the service named by its module.
+MODULE = "moto.apigatewayv2.cloudformation"
+
+
+class _ApiChild:
+    """A CloudFormation resource that is one object of an HTTP or WebSocket API.
+    (A mixin: moto finds models among CloudFormationModel's direct subclasses.)"""
+
+    def __init__(self, api_id: str, physical_id: str, region: str, account_id: str):
+        self.api_id, self.physical_id = api_id, physical_id
+        self.region, self.account_id = region, account_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.physical_id
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json,
+                                                   account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass  # deleted through delete() below, which knows the API
+
+    def backend(self):
+        return apigatewayv2_backends[self.account_id][self.region]
+
+    def api_exists(self) -> bool:
+        """False once the API is deleted, with everything in it (moto deletes
+        a stack's resources in no particular order)."""
+        return self.api_id in self.backend().apis
+
+
+class CfnApi(_ApiChild, CloudFormationModel):
+    __module__ = MODULE
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApiGatewayV2::Api"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("ApiId", "ApiEndpoint")
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        props = cloudformation_json["Properties"]
+        backend = apigatewayv2_backends[account_id][region_name]
+        api = backend.create_api(
+            api_key_selection_expression=props.get("ApiKeySelectionExpression"),
+            cors_configuration=_camel(props.get("CorsConfiguration")),
+            description=props.get("Description"),
+            disable_schema_validation=props.get("DisableSchemaValidation"),
+            disable_execute_api_endpoint=props.get("DisableExecuteApiEndpoint"),
+            name=props.get("Name", resource_name),
+            protocol_type=props.get("ProtocolType", "HTTP"),
+            route_selection_expression=props.get("RouteSelectionExpression"),
+            tags=props.get("Tags", {}),
+            version=props.get("Version"),
+        )
+        if "Body" in props:  # an OpenAPI definition, as SAM's HttpApi writes it
+            api.import_api(json.dumps(props["Body"]), fail_on_warnings=False)
+            for integration in api.integrations.values():
+                # OpenAPI allows "aws_proxy"; the API answers "AWS_PROXY".
+                integration.integration_type = (integration.integration_type or "").upper()
+        return cls(api.api_id, api.api_id, region_name, account_id)
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        api = self.backend().get_api(self.api_id)
+        return {"ApiId": api.api_id, "ApiEndpoint": api.api_endpoint}[attribute_name]
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self.backend().delete_api(self.api_id)
+
+
+class CfnStage(_ApiChild, CloudFormationModel):
+    __module__ = MODULE
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApiGatewayV2::Stage"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        props = dict(cloudformation_json["Properties"])
+        api_id = props.pop("ApiId")
+        stage = apigatewayv2_backends[account_id][region_name].create_stage(api_id, _camel(props))
+        return cls(api_id, stage.name, region_name, account_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        if self.api_exists():
+            self.backend().delete_stage(self.api_id, self.physical_id)
+
+
+class CfnIntegration(_ApiChild, CloudFormationModel):
+    __module__ = MODULE
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApiGatewayV2::Integration"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        p = cloudformation_json["Properties"]
+        integration = apigatewayv2_backends[account_id][region_name].create_integration(
+            api_id=p["ApiId"],
+            connection_id=p.get("ConnectionId"),
+            connection_type=p.get("ConnectionType"),
+            content_handling_strategy=p.get("ContentHandlingStrategy"),
+            credentials_arn=p.get("CredentialsArn"),
+            description=p.get("Description"),
+            integration_method=p.get("IntegrationMethod"),
+            integration_subtype=p.get("IntegrationSubtype"),
+            integration_type=p["IntegrationType"],
+            integration_uri=p.get("IntegrationUri"),
+            passthrough_behavior=p.get("PassthroughBehavior"),
+            payload_format_version=p.get("PayloadFormatVersion"),
+            request_parameters=p.get("RequestParameters"),
+            request_templates=p.get("RequestTemplates"),
+            response_parameters=p.get("ResponseParameters"),
+            template_selection_expression=p.get("TemplateSelectionExpression"),
+            timeout_in_millis=p.get("TimeoutInMillis"),
+            tls_config=_camel(p.get("TlsConfig")),
+        )
+        return cls(p["ApiId"], integration.id, region_name, account_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        if self.api_exists():
+            self.backend().delete_integration(self.api_id, self.physical_id)
+
+
+class CfnRoute(_ApiChild, CloudFormationModel):
+    __module__ = MODULE
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ApiGatewayV2::Route"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        p = cloudformation_json["Properties"]
+        route = apigatewayv2_backends[account_id][region_name].create_route(
+            api_id=p["ApiId"],
+            api_key_required=p.get("ApiKeyRequired", False),
+            authorization_scopes=p.get("AuthorizationScopes", []),
+            authorization_type=p.get("AuthorizationType", "NONE"),
+            authorizer_id=p.get("AuthorizerId"),
+            model_selection_expression=p.get("ModelSelectionExpression"),
+            operation_name=p.get("OperationName"),
+            request_models=p.get("RequestModels"),
+            request_parameters=p.get("RequestParameters"),
+            route_key=p["RouteKey"],
+            route_response_selection_expression=p.get("RouteResponseSelectionExpression"),
+            target=p.get("Target"),
+        )
+        return cls(p["ApiId"], route.route_id, region_name, account_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        if self.api_exists():
+            self.backend().delete_route(self.api_id, self.physical_id)
+
+
+# --- Lambda functions keep their image, architecture and tracing ---------------
+
+# What moto's own model passes from the template to Lambda, and what it leaves
+# out although Lambda's API (and moto's Lambda) takes it.
+LAMBDA_PROPERTIES = ("Description", "MemorySize", "Publish", "Timeout", "VpcConfig", "Environment",
+                     "ReservedConcurrentExecutions", "Handler", "Runtime")
+LAMBDA_PROPERTIES_ADDED = ("PackageType", "Architectures", "TracingConfig", "ImageConfig",
+                           "EphemeralStorage", "Layers")
+
+_create_zip_function = LambdaFunction.create_from_cloudformation_json.__func__
+
+
+def _create_function(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    props = cloudformation_json["Properties"]
+    if "ZipFile" in props["Code"]:  # moto's model zips inline code: leave that to it
+        fn = _create_zip_function(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        fn.architectures = props.get("Architectures", fn.architectures)
+        fn.tracing_config = props.get("TracingConfig", fn.tracing_config)
+        return fn
+    spec = {"Code": props["Code"], "FunctionName": resource_name, "Role": props["Role"]}
+    spec.update({k: props[k] for k in LAMBDA_PROPERTIES + LAMBDA_PROPERTIES_ADDED if k in props})
+    return lambda_backends[account_id][region_name].create_function(spec)
+
+
+_update_function = LambdaFunction.update_from_cloudformation_json.__func__
+
+
+def _update_function_with_all_properties(cls, original_resource, new_resource_name, cloudformation_json,
+                                         account_id, region_name):
+    fn = _update_function(cls, original_resource, new_resource_name, cloudformation_json,
+                          account_id, region_name)
+    props = cloudformation_json["Properties"]
+    fn.architectures = props.get("Architectures", fn.architectures)
+    fn.tracing_config = props.get("TracingConfig", fn.tracing_config)
+    return fn
+
+
+# --- Change sets, inline policies, log group ARNs ------------------------------
+
+_execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
+
+
+def _execute_change_set_with_outputs(self, change_set_name: str, stack_name: str | None = None) -> None:
+    _execute_change_set(self, change_set_name, stack_name)
+    change_set = self.change_sets.get(change_set_name) or next(
+        cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name)
+    stack = self.stacks[change_set.stack_id]
+    stack._parse_template()
+    stack.description = stack.template_dict.get("Description")
+    stack.output_map = stack._create_output_map()
+
+
+_create_change_set = CloudFormationResponse.create_change_set
+
+
+def _create_change_set_even_without_changes(self):
+    # The refusal belongs to UpdateStack; for this request only, skip it.
+    self._validate_different_update = lambda *args, **kwargs: None
+    return _create_change_set(self)
+
+
+def _json_policy(put_policy):
+    def put(self, policy_name: str, policy_json: Any) -> None:
+        if not isinstance(policy_json, str):
+            policy_json = json.dumps(policy_json)
+        put_policy(self, policy_name, policy_json)
+
+    return put
+
+
+_log_group_attribute = LogGroup.get_cfn_attribute
+
+
+def _log_group_attribute_as_cloudformation(self, attribute_name: str) -> str:
+    value = _log_group_attribute(self, attribute_name)
+    return f"{value}:*" if attribute_name == "Arn" and not value.endswith(":*") else value
+
+
+def install() -> None:
+    cfn_models.Stack.parse_template = staticmethod(_stack_parse_template)
+    cfn_models.ChangeSet._parse_template = _change_set_parse_template
+    LambdaFunction.create_from_cloudformation_json = classmethod(_create_function)
+    LambdaFunction.update_from_cloudformation_json = classmethod(_update_function_with_all_properties)
+    cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set_with_outputs
+    CloudFormationResponse.create_change_set = _create_change_set_even_without_changes
+    LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
+    for owner in (Role, User, Group):
+        owner.put_policy = _json_policy(owner.put_policy)
+    # The ApiGatewayV2 models register themselves by subclassing
+    # CloudFormationModel; moto caches its model map on first use.
+    from moto.cloudformation import parsing
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
+
+
+if __name__ == "__main__":
+    install()
+    from moto.server import main
+
+    main(sys.argv[1:])
