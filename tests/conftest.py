@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -211,6 +212,27 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
                 return
         time.sleep(0.1)
     raise AssertionError(f"nothing listened on port {port} within {timeout}s")
+
+
+@contextmanager
+def local_server(cmd: list, log: Path, port: int, env: dict | None = None):
+    """Run a server on 127.0.0.1:port for the block, its output in log."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        try:
+            wait_for_port(port, proc)
+            yield
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def moto_server(log_dir: Path, region: str):
+    """moto_server with the CloudFormation extensions of tests/moto_cfn.py; yields its URL."""
+    port = free_port()
+    with local_server([sys.executable, str(ROOT / "tests" / "moto_cfn.py"), "-p", str(port)],
+                      log_dir / "moto.log", port, env={"AWS_DEFAULT_REGION": region}):
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager

@@ -19,15 +19,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import COPIER, GIT_IDENTITY, ROOT, free_port, mise_env, one_per, params, run, wait_for_port
+from conftest import COPIER, GIT_IDENTITY, ROOT, mise_env, moto_server, one_per, params, run
 from test_iac import CfnLoader, terraform_config
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -41,18 +39,7 @@ DEFAULT = {q: COPIER[q]["default"] for q in ("memory_size", "timeout", "log_rete
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "moto_cfn.py"), "-p", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "AWS_DEFAULT_REGION": REGION})
-    try:
-        wait_for_port(port, server)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    yield from moto_server(tmp_path_factory.mktemp("moto"), REGION)
 
 
 class Project:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 import standin_images
-from conftest import GIT_IDENTITY, MATRIX, ROOT, free_port, mise_env, one_per, params, run, wait_for_port
+from conftest import GIT_IDENTITY, MATRIX, ROOT, free_port, local_server, mise_env, moto_server, one_per, params, run
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -31,16 +30,7 @@ ONE_PER_IAC = one_per("iac")
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
-    server = subprocess.Popen(["moto_server", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, server)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    yield from moto_server(tmp_path_factory.mktemp("moto"), REGION)
 
 
 @pytest.fixture
@@ -209,15 +199,8 @@ def local_registry(tmp_path):
     config = tmp_path / "registry.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
                       f"http:\n  addr: 127.0.0.1:{port}\n")
-    log = open(tmp_path / "registry.log", "w")
-    server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, server)
+    with local_server(["docker-registry", "serve", str(config)], tmp_path / "registry.log", port):
         yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
 
 PODMAN_PROBLEM = (standin_images.podman_problem() if shutil.which("podman") else "podman is not installed") or (
