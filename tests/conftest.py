@@ -227,6 +227,18 @@ def local_server(cmd: list, log: Path, port: int, env: dict | None = None):
             proc.wait(timeout=10)
 
 
+def aws_env(endpoint: str, region: str, tmp_path: Path) -> dict:
+    """AWS CLI and SDK settings aimed at a local AWS API, ignoring the user's own."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": region,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+
+
 def moto_server(log_dir: Path, region: str):
     """moto_server with the CloudFormation extensions of tests/moto_cfn.py; yields its URL."""
     port = free_port()

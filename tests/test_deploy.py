@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import COPIER, GIT_IDENTITY, ROOT, mise_env, moto_server, one_per, params, run
+from conftest import COPIER, GIT_IDENTITY, ROOT, aws_env, mise_env, moto_server, one_per, params, run
 from test_iac import CfnLoader, terraform_config
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -91,12 +91,7 @@ def project(render, tmp_path, moto):
             **GIT_IDENTITY,
             "PATH": os.pathsep.join(path_dirs),
             "STANDIN_LOG": str(tmp_path / "calls.jsonl"),
-            "AWS_ENDPOINT_URL": moto,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            **aws_env(moto, REGION, tmp_path),
             "TF_CLI_CONFIG_FILE": str(tf_config),
             # moto serves S3 on one host name: the state bucket by path.
             "TF_CLI_ARGS_init": "-backend-config=use_path_style=true",

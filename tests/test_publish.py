@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import GIT_IDENTITY, MATRIX, ROOT, free_port, local_server, mise_env, moto_server, one_per, params, run
+from conftest import GIT_IDENTITY, MATRIX, ROOT, aws_env, free_port, local_server, mise_env, moto_server, one_per, params, run
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -62,12 +62,7 @@ def workspace(render, tmp_path, moto):
             **mise_env(Path("/")),
             "PATH": os.pathsep.join(path),
             "STANDIN_LOG": str(log),
-            "AWS_ENDPOINT_URL": moto,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            **aws_env(moto, REGION, tmp_path),
         }
         return Workspace(project, env, log)
 
