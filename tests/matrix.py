@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COPIER = yaml.safe_load((ROOT / "copier.yml").read_text())
 
 # The questions whose choices span the matrix every test runs over.
-MATRIX_QUESTIONS = ("language", "architecture", "base_image", "iac")
+MATRIX_QUESTIONS = ("language", "trigger", "architecture", "base_image", "iac")
 
 # Lambda's architecture names and Go's/Docker's.
 GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
