@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from matrix import (COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, ROOT, choice_values, copier_jinja_env,  # noqa: F401
-                    disabled_reason, matrix, render_validator)
+                    disabled_reason, event_kind, matrix, render_validator)
 
 CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
 
@@ -66,9 +66,10 @@ def one_per(*questions) -> list[dict]:
 
 
 def language_arch_pairs() -> list[dict]:
-    """One combination per language and architecture, on the default base image
-    (the IaC does not change the code)."""
-    return one_per("language", "architecture")
+    """One combination per language, trigger and architecture, on the default
+    base image: what compiling and running the code needs (the IaC does not
+    change the code)."""
+    return one_per("language", "trigger", "architecture")
 
 
 def images() -> list[dict]:
@@ -171,17 +172,18 @@ def render(copie_session):
 
 def bootstrap_builder(render, env_for):
     """answers -> the rendered project, with build/bootstrap built by its
-    scripts/build-bootstrap once per architecture, in env_for(architecture)."""
+    scripts/build-bootstrap once per trigger and architecture, in
+    env_for(architecture)."""
     built = {}
 
     def _build(answers):
-        arch = answers["architecture"]
-        if arch not in built:
-            env = env_for(arch)
+        key = (answers["trigger"], answers["architecture"])
+        if key not in built:
+            env = env_for(answers["architecture"])
             project = render(answers).path
             run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
-            built[arch] = project
-        return built[arch]
+            built[key] = project
+        return built[key]
 
     return _build
 
@@ -285,15 +287,45 @@ def rie_path() -> str:
     return path
 
 
-def assert_cases(port: int, events_dir: Path) -> None:
-    """Every shared case answers as tests/cases.yaml says."""
-    for case in CASES:
-        response = invoke(port, (events_dir / case["event"]).read_bytes())
-        assert response.get("statusCode") == case["status"], (case, response)
-        assert response["headers"]["content-type"] == "application/json", response
-        body = json.loads(response["body"])
-        assert body["status"] == case["status"], body
-        assert body["message"] == case["message"], body
-        time.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
-        for name, value in case.get("headers", {}).items():
-            assert response["headers"].get(name) == value, (case, response)
+def cases_for(answers: dict) -> list[dict]:
+    """The shared cases of tests/cases.yaml for these answers' trigger."""
+    return CASES[event_kind(answers["trigger"])]
+
+
+def assert_case(case: dict, response: dict) -> None:
+    """One invocation's result is what its case in tests/cases.yaml says."""
+    if "error" in case:
+        assert response.get("errorMessage") == case["error"], (case, response)
+        return
+    assert "errorMessage" not in response, (case, response)
+    if "response" in case:
+        assert response == case["response"], (case, response)
+        return
+    assert response.get("statusCode") == case["status"], (case, response)
+    assert response["headers"]["content-type"] == "application/json", response
+    body = json.loads(response["body"])
+    assert body["status"] == case["status"], body
+    assert body["message"] == case["message"], body
+    time.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    for name, value in case.get("headers", {}).items():
+        assert response["headers"].get(name) == value, (case, response)
+
+
+def assert_cases(port: int, events_dir: Path, log: Path | None = None) -> None:
+    """Every shared case for the project's trigger answers as tests/cases.yaml
+    says, and prints its log lines. The project is events_dir's parent; the
+    function's output is read from log, or else from the emulator's log."""
+    project = events_dir.parent
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    cases = cases_for(answers)
+    assert sorted(c["event"] for c in cases) == sorted(p.name for p in events_dir.glob("*.json")), \
+        "every sample event has a case and every case an event"
+    for case in cases:
+        assert_case(case, invoke(port, (events_dir / case["event"]).read_bytes()))
+    log = log or project / "build" / f"rie-{port}.log"
+    expected = [line for case in cases for line in case.get("logs", [])]
+    if expected and log.exists():
+        deadline = time.monotonic() + 5
+        while (missing := [x for x in expected if x not in log.read_text(errors="replace")]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert missing == [], f"the function did not log {missing}; see {log}"

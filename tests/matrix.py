@@ -76,3 +76,8 @@ def matrix() -> list[dict]:
         if not any(disabled_reason(q, answers[q], answers) for q in MATRIX_QUESTIONS):
             combos.append(answers)
     return combos
+
+
+def event_kind(trigger: str) -> str:
+    """copier.yml's computed event_kind for a trigger: the events it sends."""
+    return copier_jinja_env().from_string(COPIER["event_kind"]["default"]).render(trigger=trigger)

@@ -125,7 +125,7 @@ def test_handler_unit_tests(project):
     result = run(["tests/function_test.sh"], project)
     assert "function_test: " in result.stdout and " 0 failed" in result.stdout, result.stdout
     # One row per shared case, and every one checked.
-    for case in CASES:
+    for case in CASES["http"]:
         assert f"ok    {case['event']}: body.message" in result.stdout, case
 
 
@@ -192,7 +192,7 @@ def test_a_failing_invocation_is_a_lambda_error_and_the_next_one_works(project, 
 
     with emulator(["build/bootstrap"], copy, env=scratch(tmp_path / "tmp")) as port:
         for _ in range(2):  # every case, twice: failures never stop the loop
-            for case in CASES:
+            for case in CASES["http"]:
                 status, answer = post(port, event(case["event"], copy))
                 if case["event"] == "goodbye.json":
                     assert answer == {

@@ -63,7 +63,7 @@ def test_build_start_and_invoke_natively(render, env, answers):
     )
     try:
         wait_for_port(port, server, timeout=120)
-        for case in CASES:
+        for case in CASES["http"]:
             event = case["event"].removesuffix(".json")
             out = run(["mise", "run", "invoke", event, "--port", str(port)], project, env=env).stdout
             response = json.loads(out.strip().splitlines()[-1])
