@@ -61,7 +61,31 @@ BAD = [
     ("timeout", -5, "between 1 and 900 seconds"),
     ("log_retention_days", 2, "2 is not in"),
     ("log_retention_days", 10, "10 is not in"),
+    ("trigger", "s3", "'s3' is not in"),
+    ("trigger", "http", "'http' is not in"),
+    ("function_url_auth", "IAM", "'IAM' is not in"),
+    ("function_url_auth", "none", "'none' is not in"),
+    ("sqs_batch_size", 0, "whole number between 1 and 10000"),
+    ("sqs_batch_size", 10001, "between 1 and 10000"),
+    ("sqs_batch_size", "ten", "whole number between 1 and 10000"),
+    ("sqs_batching_window", -1, "whole number of seconds between 0 and 300"),
+    ("sqs_batching_window", 301, "between 0 and 300"),
+    ("schedule_expression", "rate(1 minutes)", "rate(1 minute|hour|day)"),
+    ("schedule_expression", "rate(5 minute)", "rate(N minutes|hours|days) with a whole N above 1"),
+    ("schedule_expression", "rate(0 hours)", "with a whole N above 1"),
+    ("schedule_expression", "rate(5 weeks)", "rate(N minutes|hours|days)"),
+    ("schedule_expression", "cron(0 8 * * ?)", "with six fields"),
+    ("schedule_expression", "0 8 * * ? *", "cron(minutes hours day-of-month month day-of-week year)"),
+    ("schedule_expression", "at(2026-12-01T08:00:00)", "schedule_expression must be rate("),
 ]
+
+# The trigger a question is asked for (its `when`): the rows above answer it too.
+ASKED_WHEN = {
+    "function_url_auth": {"trigger": "function-url"},
+    "sqs_batch_size": {"trigger": "sqs"},
+    "sqs_batching_window": {"trigger": "sqs"},
+    "schedule_expression": {"trigger": "schedule"},
+}
 
 # question, good boundary answer, what the rendered project must then contain
 GOOD = [
@@ -76,6 +100,14 @@ GOOD = [
     ("aws_region", "us-gov-west-1", (".copier-answers.yml", "aws_region: us-gov-west-1\n")),
     ("aws_region", "eu-central-2", (".copier-answers.yml", "aws_region: eu-central-2\n")),
     ("log_retention_days", 3653, ("sam/template.yaml", "RetentionInDays: 3653\n")),
+    ("sqs_batch_size", 1, (".copier-answers.yml", "sqs_batch_size: 1\n")),
+    ("sqs_batch_size", 10000, (".copier-answers.yml", "sqs_batching_window: 1\n")),
+    ("sqs_batching_window", 300, (".copier-answers.yml", "sqs_batching_window: 300\n")),
+    ("schedule_expression", "rate(1 minute)", (".copier-answers.yml", "schedule_expression: rate(1 minute)\n")),
+    ("schedule_expression", "rate(15 minutes)", (".copier-answers.yml", "schedule_expression: rate(15 minutes)\n")),
+    ("schedule_expression", "cron(0 8 ? * MON-FRI *)",
+     (".copier-answers.yml", "schedule_expression: cron(0 8 ? * MON-FRI *)\n")),
+    ("function_url_auth", "NONE", (".copier-answers.yml", "function_url_auth: NONE\n")),
 ]
 
 
@@ -136,7 +168,21 @@ def assert_refused(template: Path, tmp_path: Path, data: dict, *words: str) -> N
     [pytest.param(q, v, r, id=f"{q}={str(v)[:20]!r}") for q, v, r in BAD],
 )
 def test_bad_answer_is_refused_naming_question_and_rule(template, tmp_path, question, bad, rule):
-    assert_refused(template, tmp_path, {question: bad}, f"'{question}'", rule)
+    assert_refused(template, tmp_path, {**ASKED_WHEN.get(question, {}), question: bad}, f"'{question}'", rule)
+
+
+def test_a_batch_above_ten_needs_a_batching_window(template, tmp_path):
+    assert_refused(template, tmp_path, {"trigger": "sqs", "sqs_batch_size": 11, "sqs_batching_window": 0},
+                   "'sqs_batching_window'", "at least 1 second when sqs_batch_size is above 10")
+
+
+def test_trigger_questions_are_asked_only_for_their_trigger(template, tmp_path):
+    """An HTTP API project records none of the other triggers' answers."""
+    dst = tmp_path / "my-fn"
+    copy(template, dst, {})
+    recorded = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert recorded["trigger"] == "http-api"
+    assert set(ASKED_WHEN) & set(recorded) == set()
 
 
 @pytest.mark.parametrize(
@@ -180,7 +226,7 @@ def test_non_integer_is_refused_and_nothing_written(template, tmp_path, question
 )
 def test_boundary_answers_are_accepted(template, tmp_path, question, value, expected):
     dst = tmp_path / "my-fn"
-    copy(template, dst, {question: value})
+    copy(template, dst, {**ASKED_WHEN.get(question, {}), question: value})
     assert yaml.safe_load((dst / ".copier-answers.yml").read_text())[question] == value
     path, text = expected
     assert text in (dst / path).read_text()
