@@ -1,0 +1,128 @@
+"""`copier update` and the trigger question.
+
+A project generated from the last release before the question existed
+(v0.1.0, a real tag of this repository) gets trigger=http-api on update and
+nothing else changes: it ends up exactly as a fresh copy of this working tree
+with the same answers. Changing the trigger on update replaces the trigger's
+IaC and sample events, and leaves the user's edited handler to the merge.
+
+The throwaway template repository holds v0.1.0's template files, read from the
+tag with `git archive`, and then this working tree's, as its HEAD.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+from plumbum import local
+
+from conftest import GIT_IDENTITY, ROOT, TEMPLATE_PARTS, run, snapshot_template
+from test_update import answers, copy, git, release, status, update
+
+# The last release before the trigger question.
+PRE_TRIGGER_RELEASE = "v0.1.0"
+
+# One project per IaC tool, each in another language, with answers that differ
+# from the defaults (they must survive the update).
+PROJECTS = [
+    {"language": "go", "iac": "sam", "memory_size": 256},
+    {"language": "rust", "iac": "cdk", "architecture": "x86_64"},
+    {"language": "custom", "iac": "terraform", "aws_region": "eu-west-1"},
+]
+
+pytestmark = pytest.mark.usefixtures("git_identity")
+
+
+def release_tree(tag: str) -> bytes | None:
+    """The template files of a tag of this repository, as a tar archive."""
+    proc = subprocess.run(["git", "archive", "--format=tar", tag, *TEMPLATE_PARTS],
+                          cwd=ROOT, capture_output=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def tree(project: Path) -> dict[str, bytes]:
+    """The project's files, but the answers file's _commit and git's own."""
+    files = {}
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project)
+        if path.is_file() and rel.parts[0] != ".git":
+            data = path.read_bytes()
+            if rel.name == ".copier-answers.yml":
+                data = b"".join(line for line in data.splitlines(True) if not line.startswith(b"_commit:"))
+            files[str(rel)] = data
+    return files
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory) -> Path:
+    archive = release_tree(PRE_TRIGGER_RELEASE)
+    if archive is None:
+        pytest.skip(f"this clone has no tag {PRE_TRIGGER_RELEASE} (a shallow clone?): "
+                    f"`git fetch --tags` brings the release the update test starts from")
+    repo = tmp_path_factory.mktemp("template") / "lambda-template"
+    repo.mkdir()
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(repo, filter="data")
+    with local.env(**GIT_IDENTITY):
+        git(repo, "init", "-q", "-b", "main")
+        release(repo, PRE_TRIGGER_RELEASE, "The release before the trigger question")
+        current = snapshot_template(repo.parent / "current")
+        for part in TEMPLATE_PARTS:
+            run(["rm", "-rf", part], repo)
+            run(["cp", "-a", str(current / part), part], repo)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "This working tree")
+    return repo
+
+
+def test_the_release_had_no_trigger_question(template_repo):
+    old = yaml.safe_load(run(["git", "show", f"{PRE_TRIGGER_RELEASE}:copier.yml"], template_repo).stdout)
+    new = yaml.safe_load((template_repo / "copier.yml").read_text())
+    assert "trigger" not in old and "trigger" in new
+
+
+@pytest.mark.parametrize("data", PROJECTS, ids=[p["iac"] for p in PROJECTS])
+def test_update_from_before_triggers_gives_http_api_and_changes_nothing_else(template_repo, tmp_path, data):
+    project = copy(template_repo, tmp_path / "my-fn", ref=PRE_TRIGGER_RELEASE, **data)
+    before = answers(project)
+    assert "trigger" not in before
+
+    update(project, "HEAD")
+
+    # From v0.1.0 to today an HTTP API project's files are unchanged but for the
+    # recorded answer. (When a release changes generated files, name them here.)
+    changed = run(["git", "diff", "--name-only"], project).stdout.split()
+    assert changed == [".copier-answers.yml"]
+    after = answers(project)
+    assert after["trigger"] == "http-api"
+    # No other answer changed, and none was added but the trigger.
+    assert {k: v for k, v in after.items() if k not in ("_commit", "trigger")} == \
+        {k: v for k, v in before.items() if k != "_commit"}
+    # The project is exactly what this template makes of the same answers today.
+    fresh = copy(template_repo, tmp_path / "fresh" / "my-fn", ref="HEAD", **data, trigger="http-api")
+    assert tree(project) == tree(fresh)
+    assert "<<<<<<<" not in "".join(f.decode(errors="replace") for f in tree(project).values())
+
+
+def test_changing_the_trigger_replaces_its_iac_and_events_and_merges_the_handler(template_repo, tmp_path):
+    project = copy(template_repo, tmp_path / "my-fn", ref="HEAD")
+    assert answers(project)["trigger"] == "http-api"
+    handler = project / "internal" / "handler" / "handler.go"
+    team_line = "// Team note: keep greetings short."
+    handler.write_text(handler.read_text().replace("package handler\n", f"package handler\n\n{team_line}\n", 1))
+    git(project, "commit", "-q", "-am", "Team edits the handler")
+
+    update(project, "HEAD", trigger="sqs")
+
+    assert answers(project)["trigger"] == "sqs"
+    events = sorted(p.name for p in (project / "events").iterdir())
+    assert events == ["bad-bodies.json", "batch.json", "message.json"]
+    sam = (project / "sam" / "template.yaml").read_text()
+    assert "AWS::SQS::Queue" in sam and "HttpApi" not in sam
+    # The team's line is still in the handler: merged, or inside conflict markers.
+    assert team_line in handler.read_text()
+    assert status(project) != ""
