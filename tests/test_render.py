@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from conftest import COPIER, GOARCH, MATRIX, choice_values, one_per, params
+from conftest import COPIER, GOARCH, MATRIX, cases_for, choice_values, one_per, params
 
 # Jinja that survived rendering. GitHub Actions' own ${{ }} is not Jinja.
 # The shell's ${#var} (a length) is not Jinja either.
@@ -79,6 +79,19 @@ def test_architecture_reaches_everything(render, answers):
         assert other not in template
 
 
+@pytest.mark.parametrize("answers", params(MATRIX))
+def test_events_are_the_triggers_and_invoke_sends_one_of_them(render, answers):
+    """events/ holds exactly the trigger's sample events, each with a shared
+    case, and `mise run invoke` defaults to one of them."""
+    project = render(answers).path
+    events = sorted(p.name for p in (project / "events").iterdir())
+    assert events == sorted(c["event"] for c in cases_for(answers))
+    invoke = (project / ".config" / "mise" / "tasks" / "invoke" / "_default").read_text()
+    (default,) = re.findall(r'#USAGE arg "\[event\]" default="([^"]+)"', invoke)
+    assert f"{default}.json" in events
+    assert f"usage_event:-{default}}}" in invoke
+
+
 def test_matrix_is_read_from_copier_yml():
     """The matrix is not a hand-written list: it follows copier.yml."""
     languages = {c["language"] for c in MATRIX}
@@ -86,6 +99,7 @@ def test_matrix_is_read_from_copier_yml():
     assert {c["architecture"] for c in MATRIX} == set(choice_values("architecture"))
     assert COPIER["language"]["default"] in languages
     assert COPIER["iac"]["default"] in {c["iac"] for c in MATRIX}
+    assert {c["trigger"] for c in MATRIX} == set(choice_values("trigger"))
 
 
 def test_readme_explains_the_local_loop(render):
