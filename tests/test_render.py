@@ -138,3 +138,31 @@ def test_no_pointer_to_what_is_not_generated(render, answers):
     if package.exists():
         for target in yaml.safe_load(package.read_text()).get("bin", {}).values():
             assert (project / "cdk" / target).exists(), target
+
+
+# What the generated README must say for each trigger: the event source, its
+# events and how to send the deployed function one.
+README_SAYS = {
+    "http-api": ["API Gateway HTTP API requests", "events/hello.json", "GET the deployed /hello"],
+    "function-url": ["Function URL", "AuthType: AWS_IAM", "events/hello.json", "signed"],
+    "sqs": ["SQS queue", "batchItemFailures", "dead-letter queue", "events/batch.json", "send the queue a message"],
+    "schedule": ["`rate(1 hour)` (UTC)", "EventBridge Scheduler", "Scheduled Event", "dead-letter queue",
+                 "events/scheduled.json", "aws lambda invoke"],
+}
+
+
+@pytest.mark.parametrize("answers", params(one_per("language", "trigger")))
+def test_readme_describes_the_trigger(render, answers):
+    readme = (render(answers).path / "README.md").read_text()
+    for words in README_SAYS[answers["trigger"]]:
+        assert words in readme, words
+    others = {t: w[0] for t, w in README_SAYS.items() if t != answers["trigger"]}
+    assert [t for t, first in others.items() if first in readme] == []
+    assert "is public" not in readme
+
+
+def test_a_public_function_url_says_so(render):
+    answers = {**one_per("trigger")[1], "function_url_auth": "NONE"}
+    assert answers["trigger"] == "function-url"
+    readme = (render(answers).path / "README.md").read_text()
+    assert "AuthType: NONE" in readme and "**The function is public**" in readme
