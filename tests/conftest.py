@@ -7,6 +7,7 @@ session and shared by the tests that need it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -170,20 +171,42 @@ def render(copie_session):
     return _render
 
 
+# What scripts/build-bootstrap compiles, in any language. Projects whose
+# build inputs are the same (the HTTP API and a Function URL share the
+# handler; only their events differ) share one build per architecture.
+BUILD_INPUTS = ("scripts/build-bootstrap", "go.mod", "go.sum", "cmd", "internal",
+                "Cargo.toml", "Cargo.lock", "src", "function.sh", "runtime")
+
+
+def build_inputs_digest(project: Path) -> str:
+    digest = hashlib.sha256()
+    for name in BUILD_INPUTS:
+        path = project / name
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file():
+                digest.update(f"{file.relative_to(project)}\0".encode() + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def bootstrap_builder(render, env_for):
     """answers -> the rendered project, with build/bootstrap built by its
-    scripts/build-bootstrap once per trigger and architecture, in
-    env_for(architecture)."""
+    scripts/build-bootstrap in env_for(architecture): once per architecture
+    and set of build inputs, then copied into the other projects that have
+    the same."""
     built = {}
 
     def _build(answers):
-        key = (answers["trigger"], answers["architecture"])
+        project = render(answers).path
+        bootstrap = project / "build" / "bootstrap"
+        key = (build_inputs_digest(project), answers["architecture"])
         if key not in built:
             env = env_for(answers["architecture"])
-            project = render(answers).path
             run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
-            built[key] = project
-        return built[key]
+            built[key] = bootstrap
+        elif not bootstrap.exists():
+            bootstrap.parent.mkdir(exist_ok=True)
+            shutil.copy2(built[key], bootstrap)
+        return project
 
     return _build
 

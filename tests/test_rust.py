@@ -4,7 +4,12 @@ Interface Emulator: the host's architecture always, the other one wherever its
 Rust target (and the tools to link and run it) are installed.
 
 Every Rust project builds into one cargo target folder (CARGO_TARGET_DIR), so
-the dependencies compile once per profile and target, not once per render."""
+the dependencies compile once per profile, target and trigger (each trigger's
+event types are their own aws_lambda_events feature), not once per render.
+rustfmt, clippy and the unit tests run once per trigger: the architecture
+changes no source. The HTTP API and a Function URL compile the same code:
+their bootstraps are built once (conftest's bootstrap_builder), and each
+answers its own events."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, HOST_ARCH, assert_cases, bo
                       emulator, invoke, language_arch_pairs, params, run)
 
 RUST_PAIRS = [c for c in language_arch_pairs() if c["language"] == "rust"]
+RUST_TRIGGERS = [c for c in RUST_PAIRS if c["architecture"] == HOST_ARCH]
 TRIPLE = {"x86_64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
 # The glibc of provided:al2023: what the Dockerfile's build stage links against.
 AL2023_GLIBC = (2, 34)
@@ -80,9 +86,12 @@ def rust_project(render):
     return bootstrap_builder(render, env_for)
 
 
-@pytest.mark.parametrize("answers", params(RUST_PAIRS))
+@pytest.mark.parametrize("answers", params(RUST_TRIGGERS))
 def test_rust_fmt_clippy_and_unit_tests(render, answers):
     project = render(answers).path
+    handler = (project / "src" / "handler.rs").read_text()
+    missing = [e.name for e in sorted((project / "events").glob("*.json")) if f'"{e.name}"' not in handler]
+    assert missing == [], f"the unit tests do not read {missing}"
     run(["cargo", "fmt", "--check"], project)
     run(["cargo", "clippy", "--all-targets", "--locked", "--", "-D", "warnings"], project,
         env=ENV, timeout=1800)
@@ -139,10 +148,16 @@ def test_rust_image_build_links_against_al2023_glibc(render):
 
 
 # Names around and between the dependencies' names in Cargo.lock, where the
-# function's own package has to sort.
-@pytest.mark.parametrize("name", ["aa-fn", "my-function", "serde-fn", "tokio-app", "zz-top"])
-def test_rust_lock_file_fits_any_project_name(render, name):
-    answers = {**RUST_PAIRS[0], "project_name": name}
+# function's own package has to sort. Each trigger's handler has its own
+# dependencies, so its own lock (the HTTP API's and a Function URL's are one):
+# the others are checked with the first and the last name.
+LOCK_NAMES = ["aa-fn", "my-function", "serde-fn", "tokio-app", "zz-top"]
+
+
+@pytest.mark.parametrize("name,trigger", [(name, "http-api") for name in LOCK_NAMES]
+                         + [(name, trigger) for trigger in ("sqs", "schedule") for name in ("aa-fn", "zz-top")])
+def test_rust_lock_file_fits_any_project_name(render, name, trigger):
+    answers = {**next(c for c in RUST_PAIRS if c["trigger"] == trigger), "project_name": name}
     project = render(answers).path
     lock = (project / "Cargo.lock").read_text()
     assert f'name = "{name}"' in lock

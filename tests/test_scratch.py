@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import CARGO_TARGET_DIR, HOST_ARCH, MATRIX, assert_cases, emulator, images, params, run
+from conftest import CARGO_TARGET_DIR, HOST_ARCH, MATRIX, assert_cases, emulator, images, one_per, params, run
 
 ONE_SCRATCH_PER_LANGUAGE_ARCH = [c for c in images() if c["base_image"] == "scratch"]
 
@@ -36,7 +36,12 @@ def musl_target(architecture: str) -> str:
     return {"x86_64": "x86_64-unknown-linux-musl", "arm64": "aarch64-unknown-linux-musl"}[architecture]
 
 
-@pytest.mark.parametrize("answers", params([c for c in ONE_SCRATCH_PER_LANGUAGE_ARCH if c["language"] == "rust"]))
+# Every trigger: each has its own handler and dependencies.
+RUST_SCRATCH = [c for c in one_per("language", "trigger", "architecture", "base_image")
+                if c["language"] == "rust" and c["base_image"] == "scratch"]
+
+
+@pytest.mark.parametrize("answers", params(RUST_SCRATCH))
 def test_rust_scratch_bootstrap_is_static_and_answers(render, answers):
     target = musl_target(answers["architecture"])
     installed = subprocess.run(["rustup", "target", "list", "--installed"], capture_output=True, text=True).stdout
