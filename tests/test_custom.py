@@ -206,7 +206,7 @@ def test_handler_unit_tests(render, answers):
 WRONG_ANSWERS = {
     "http": ("'Goodbye, '", "'Bye, '",
              "FAIL  goodbye.json: body.message: expected [Goodbye, Chris], got [Bye, Chris]"),
-    "sqs": ('select(.greeting == null)', 'select(.greeting != null)',
+    "sqs": ('select(.error)', 'select(.error | not)',
             'FAIL  batch.json: answer: expected [{"batchItemFailures":[{"itemIdentifier":'
             '"6b9d6a3e-4c1f-4a8e-9b0e-2f7c1d5e8a01"}]}], got [{"batchItemFailures":[{"itemIdentifier":'
             '"2e1424d4-f796-459a-8184-9c92662be6da"},{"itemIdentifier":"9f8e7d6c-5b4a-4321-8fed-cba987654321"}]}]'),
