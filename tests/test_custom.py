@@ -1,9 +1,19 @@
 """Custom-runtime projects: the bash bootstrap speaks the Lambda Runtime API
 (HTTP over bash's /dev/tcp, no curl) under the emulator, answers the shared
-cases, turns a failing handler into a Lambda error and goes on serving, reports
-init errors, loads the handler file once, passes 6 MB and binary events and
-responses byte for byte, and runs a program in another language through the
-handler."""
+cases of every trigger on both architectures, turns a failing handler into a
+Lambda error and goes on serving, reports init errors, loads the handler file
+once, passes 6 MB and binary events and responses byte for byte, and runs a
+program in another language through the handler.
+
+Each trigger's events have their own sample function.sh and
+tests/function_test.sh: bash alone for the HTTP API and Function URL, bash and
+jq for SQS batches and schedules.
+
+The runtime is bash, not a binary: the other architecture's projects run in a
+root file system of that architecture (the provided:al2023 stand-in's, from
+tests/standin_images.py, with jq installed from it as the Dockerfile's `dnf
+install` does) under chroot, so that bash, awk and jq are that CPU's
+programs, run by qemu-user through binfmt_misc."""
 
 from __future__ import annotations
 
@@ -20,9 +30,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CASES, MATRIX, assert_cases, emulator, free_port, language_arch_pairs, run
+import standin_images
+from conftest import (CASES, GOARCH, HOST_ARCH, MATRIX, assert_case, assert_cases, bootstrap_builder, emulator,
+                      event_kind, free_port, language_arch_pairs, params, run)
 
 CUSTOM = [c for c in MATRIX if c["language"] == "custom"]
+# One project per trigger and architecture, and one per trigger.
+CUSTOM_PAIRS = [c for c in language_arch_pairs() if c["language"] == "custom"]
+PER_TRIGGER = [c for c in CUSTOM_PAIRS if c["architecture"] == CUSTOM_PAIRS[0]["architecture"]]
+PER_KIND = [c for i, c in enumerate(PER_TRIGGER)
+            if event_kind(c["trigger"]) not in {event_kind(d["trigger"]) for d in PER_TRIGGER[:i]}]
 
 # The generated project's shell files: the runtime, the handler, its tests.
 SCRIPTS = ["runtime/bootstrap", "function.sh", "tests/function_test.sh"]
@@ -36,6 +53,13 @@ def project(render):
     path = render(CUSTOM[0]).path
     run(["scripts/build-bootstrap", "build/bootstrap"], path)
     return path
+
+
+@pytest.fixture(scope="module")
+def built(render):
+    """answers -> the rendered project with build/bootstrap and build/function.sh
+    (one build per trigger and architecture)."""
+    return bootstrap_builder(render, lambda architecture: {})
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +104,9 @@ def message(answer: dict) -> str:
 
 # --- static checks and the handler's own tests ---------------------------------------
 
-def test_shellcheck_and_parse(project):
+@pytest.mark.parametrize("answers", params(PER_KIND))
+def test_shellcheck_and_parse(built, answers):
+    project = built(answers)
     # All three are bash: ShellCheck takes the dialect from the #! line or the
     # `# shellcheck shell=bash` directive, and must not be told otherwise.
     run(["shellcheck", *SCRIPTS], project)
@@ -88,25 +114,38 @@ def test_shellcheck_and_parse(project):
         run(["bash", "-n", script], project)
 
 
-def test_layout(project):
+@pytest.mark.parametrize("answers", params(PER_KIND))
+def test_layout(render, answers):
+    project = render(answers).path
+    kind = event_kind(answers["trigger"])
     bootstrap = project / "runtime" / "bootstrap"
     assert bootstrap.read_text().startswith("#!/usr/bin/env bash\n")
     assert os.access(bootstrap, os.X_OK)
     assert (project / "tests" / "function_test.sh").read_text().startswith("#!/usr/bin/env bash\n")
+    assert os.access(project / "tests" / "function_test.sh", os.X_OK)
     # The handler is sourced, not executed: no shebang, a shellcheck directive.
     assert (project / "function.sh").read_text().startswith("# shellcheck shell=bash\n")
-    # Neither the loop nor the sample starts a process per invocation: no curl
-    # and no jq in them (function_test.sh checks the answers with jq).
-    for script in ("runtime/bootstrap", "function.sh"):
-        code = [line for line in (project / script).read_text().splitlines() if not line.lstrip().startswith("#")]
-        assert not [line for line in code if "curl " in line or "jq " in line], script
+    # The loop starts no process per invocation, and neither does the HTTP
+    # sample: no curl and no jq in them (function_test.sh checks the answers
+    # with jq). The SQS and schedule samples run one jq per invocation.
+    def code(script):
+        return [line for line in (project / script).read_text().splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in code("runtime/bootstrap") if "curl " in line or "jq " in line]
+    jq_lines = [line for line in code("function.sh") if "jq " in line]
+    assert not [line for line in code("function.sh") if "curl " in line]
+    if kind == "http":
+        assert not jq_lines
+    else:
+        assert [line for line in jq_lines if line.strip().startswith("output=$(jq -n -r ")] , jq_lines
     dockerfile = (project / "Dockerfile").read_text()
     runtime_stage = dockerfile[dockerfile.index("FROM public.ecr.aws/lambda/provided:al2023"):]
     assert "COPY --from=build /out/bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap" in runtime_stage
     assert "COPY --from=build /out/function.sh ${LAMBDA_TASK_ROOT}/" in runtime_stage
     assert 'CMD ["function.handler"]' in runtime_stage
-    # bash and awk are in the base image: nothing to install.
-    assert not [line for line in runtime_stage.splitlines() if line.startswith("RUN ")]
+    # bash and awk are in the base image; jq, for the samples that use it, is
+    # installed from the image's own repository.
+    installs = [line for line in runtime_stage.splitlines() if line.startswith("RUN ")]
+    assert installs == ([] if kind == "http" else ["RUN dnf install -y jq && dnf clean all"])
     # The build stage runs the same build script as `mise run build:native`.
     build_stage = dockerfile[:dockerfile.index("FROM public.ecr.aws/lambda/provided:al2023")]
     assert "RUN scripts/build-bootstrap /out/bootstrap" in build_stage
@@ -114,29 +153,79 @@ def test_layout(project):
         assert path in (project / ".dockerignore").read_text().splitlines()
 
 
-def test_same_runtime_for_every_architecture(render):
-    files = ["runtime/bootstrap", "function.sh", "scripts/build-bootstrap", "tests/function_test.sh"]
-    pairs = [c for c in language_arch_pairs() if c["language"] == "custom"]
-    contents = {tuple((render(c).path / f).read_bytes() for f in files) for c in pairs}
-    assert len(pairs) > 1 and len(contents) == 1
+# How every sample function.sh begins: the runtime's contract, one text.
+CONTRACT_END = "#         \"$HANDLER_DIR/my-program\"     # reads stdin, writes stdout\n#     }\n"
 
 
-def test_handler_unit_tests(project):
+def test_same_runtime_for_every_architecture_and_trigger(render):
+    """The runtime and the build script are one for every project; the
+    sample handler, its tests and events are one per trigger, whatever the
+    architecture; every sample states the runtime's contract in the same words."""
+    def contents(answers, files):
+        return tuple((render(answers).path / f).read_bytes() for f in files)
+
+    runtime = ["runtime/bootstrap", "scripts/build-bootstrap"]
+    assert len({contents(c, runtime) for c in CUSTOM_PAIRS}) == 1
+    for trigger in {c["trigger"] for c in CUSTOM_PAIRS}:
+        pairs = [c for c in CUSTOM_PAIRS if c["trigger"] == trigger]
+        events = sorted(f"events/{p.name}" for p in (render(pairs[0]).path / "events").glob("*.json"))
+        sample = ["function.sh", "tests/function_test.sh", *events]
+        assert len(pairs) == 2 and len({contents(c, sample) for c in pairs}) == 1
+    handlers = {event_kind(c["trigger"]): (render(c).path / "function.sh").read_text() for c in PER_KIND}
+    assert set(handlers) == {"http", "sqs", "schedule"}
+    contracts = {text[:text.index(CONTRACT_END) + len(CONTRACT_END)] for text in handlers.values()}
+    assert len(contracts) == 1 and len(contracts.pop()) > 2000
+
+
+def unit_test_lines(answers) -> list[str]:
+    """The lines tests/function_test.sh prints for the shared cases of this trigger."""
+    lines = []
+    for case in CASES[event_kind(answers["trigger"])]:
+        if "status" in case:
+            lines.append(f"ok    {case['event']}: body.message")
+        elif "error" in case:
+            lines.append(f"ok    {case['event']}: error message")
+        else:
+            lines += [f"ok    {case['event']}: answer", f"ok    {case['event']}: logs"]
+    return lines
+
+
+@pytest.mark.parametrize("answers", params(PER_TRIGGER))
+def test_handler_unit_tests(render, answers):
+    project = render(answers).path
     result = run(["tests/function_test.sh"], project)
     assert "function_test: " in result.stdout and " 0 failed" in result.stdout, result.stdout
-    # One row per shared case, and every one checked.
-    for case in CASES["http"]:
-        assert f"ok    {case['event']}: body.message" in result.stdout, case
+    assert "FAIL" not in result.stdout, result.stdout
+    # Every shared case checked, from the event files.
+    for line in unit_test_lines(answers):
+        assert line in result.stdout.splitlines(), (line, result.stdout)
 
 
-def test_handler_unit_tests_catch_a_wrong_answer(project, tmp_path):
-    copy = copy_project(project, tmp_path / "fn")
+# Per sample: a change to the handler's answer (old, new text in function.sh)
+# and the failure function_test.sh must then report.
+WRONG_ANSWERS = {
+    "http": ("'Goodbye, '", "'Bye, '",
+             "FAIL  goodbye.json: body.message: expected [Goodbye, Chris], got [Bye, Chris]"),
+    "sqs": ('select(.error)', 'select(.error | not)',
+            'FAIL  batch.json: answer: expected [{"batchItemFailures":[{"itemIdentifier":'
+            '"6b9d6a3e-4c1f-4a8e-9b0e-2f7c1d5e8a01"}]}], got [{"batchItemFailures":[{"itemIdentifier":'
+            '"2e1424d4-f796-459a-8184-9c92662be6da"},{"itemIdentifier":"9f8e7d6c-5b4a-4321-8fed-cba987654321"}]}]'),
+    "schedule": ('got detail-type \\(', 'detail-type was \\(',
+                 'FAIL  not-scheduled.json: error message: expected [expected a Scheduled Event, got detail-type '
+                 '"Object Created"], got [expected a Scheduled Event, detail-type was "Object Created"]'),
+}
+
+
+@pytest.mark.parametrize("answers", params(PER_KIND))
+def test_handler_unit_tests_catch_a_wrong_answer(render, answers, tmp_path):
+    old, new, failure = WRONG_ANSWERS[event_kind(answers["trigger"])]
+    copy = copy_project(render(answers).path, tmp_path / "fn")
     handler = copy / "function.sh"
-    assert handler.read_text().count("'Goodbye, '") == 1
-    handler.write_text(handler.read_text().replace("'Goodbye, '", "'Bye, '"))
+    assert handler.read_text().count(old) == 1, old
+    handler.write_text(handler.read_text().replace(old, new))
     result = run(["tests/function_test.sh"], copy, check=False)
     assert result.returncode != 0
-    assert "FAIL  goodbye.json: body.message: expected [Goodbye, Chris], got [Bye, Chris]" in result.stdout
+    assert failure in result.stdout.splitlines(), result.stdout
 
 
 # --- the build script --------------------------------------------------------------------
@@ -159,13 +248,76 @@ def test_build_fails_on_a_broken_handler(project, tmp_path):
 
 # --- under the Runtime Interface Emulator --------------------------------------------
 
-def test_answers_the_shared_cases_under_the_emulator(project, tmp_path):
-    # LAMBDA_TASK_ROOT unset: the bootstrap finds build/function.sh in its own folder.
-    with emulator(["build/bootstrap"], project, env=scratch(tmp_path)) as port:
+def emulation_missing(architecture: str) -> str:
+    """Why this machine cannot run the other architecture's programs, or ""."""
+    if architecture == HOST_ARCH:
+        return ""
+    qemu = "qemu-" + {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
+    if not Path("/proc/sys/fs/binfmt_misc", qemu).exists():
+        return (f"{qemu} is not registered in binfmt_misc here (script/bootstrap registers it where "
+                f"the kernel lets it), so no {architecture} bash, awk or jq can run")
+    if os.geteuid() != 0:
+        return f"the {architecture} root file system is entered with chroot, which needs root"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def foreign_root(tmp_path_factory):
+    """architecture -> a root file system of that CPU: the provided:al2023
+    stand-in's Debian, with jq unpacked from the stand-in dnf's packages as
+    the Dockerfile's `dnf install -y jq` does in the image."""
+    roots = {}
+
+    def _root(architecture: str) -> Path:
+        if architecture not in roots:
+            root = tmp_path_factory.mktemp(f"rootfs-{architecture}")
+            run(["tar", "-C", str(root), "-xf", str(standin_images.rootfs(GOARCH[architecture]))], root)
+            for deb in sorted((root / "opt" / "standin-dnf" / "jq").glob("*.deb")):
+                run(["dpkg-deb", "-x", str(deb), str(root)], root)
+            (root / "var" / "runtime").mkdir(parents=True, exist_ok=True)
+            roots[architecture] = root
+        return roots[architecture]
+
+    yield _root
+    for root in roots.values():  # a few hundred MB each
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("answers", params(CUSTOM_PAIRS))
+def test_answers_the_shared_cases_under_the_emulator(built, foreign_root, answers, tmp_path):
+    missing = emulation_missing(answers["architecture"])
+    if missing:
+        pytest.skip(missing)
+    project = built(answers)
+    if answers["architecture"] == HOST_ARCH:
+        # LAMBDA_TASK_ROOT unset: the bootstrap finds build/function.sh in its own folder.
+        command, env = ["build/bootstrap"], scratch(tmp_path)
+    else:
+        # Laid out as in the image; every program the runtime starts is this CPU's.
+        root = foreign_root(answers["architecture"])
+        task = root / "var" / "task" / answers["trigger"]
+        task.mkdir(parents=True)
+        shutil.copy2(project / "build" / "bootstrap", root / "var" / "runtime" / "bootstrap")
+        shutil.copy2(project / "build" / "function.sh", task / "function.sh")
+        # The emulator takes a last argument as the handler (_HANDLER), as the
+        # image's entrypoint gives it: function.handler.
+        command = [shutil.which("chroot"), str(root), "/var/runtime/bootstrap", "function.handler"]
+        env = {"LAMBDA_TASK_ROOT": f"/var/task/{answers['trigger']}", "PATH": "/usr/local/bin:/usr/bin:/bin",
+               "TMPDIR": "/tmp"}
+        assert run([shutil.which("chroot"), str(root), "uname", "-m"], root).stdout.strip() == \
+            {"arm64": "aarch64", "x86_64": "x86_64"}[answers["architecture"]]
+    with emulator(command, project, env=env) as port:
         assert_cases(port, project / "events")
-        # Not even JSON: still the function's 400, never a runtime error.
-        status, answer = post(port, b"this is not JSON")
-        assert (status, answer["statusCode"], message(answer)) == (200, 400, "Bad request")
+        if event_kind(answers["trigger"]) == "http":
+            # Not even JSON: still the function's 400, never a runtime error.
+            status, answer = post(port, b"this is not JSON")
+            assert (status, answer["statusCode"], message(answer)) == (200, 400, "Bad request")
+        else:
+            # Not even JSON: the invocation fails, and the loop goes on.
+            status, answer = post(port, b"this is not JSON")
+            assert answer["errorType"] == "Function.NonZeroExit" and answer["errorMessage"], answer
+            for case in CASES[event_kind(answers["trigger"])][:1]:
+                assert_case(case, post(port, event(case["event"], project))[1])
 
 
 FAILING_HANDLER = r'''
@@ -195,10 +347,8 @@ def test_a_failing_invocation_is_a_lambda_error_and_the_next_one_works(project, 
             for case in CASES["http"]:
                 status, answer = post(port, event(case["event"], copy))
                 if case["event"] == "goodbye.json":
-                    assert answer == {
-                        "errorType": "Function.NonZeroExit",
-                        "errorMessage": "Handler 'function.handler' exited with status 1: boom: goodbye is broken",
-                    }
+                    # The errorMessage is the handler's last stderr line.
+                    assert answer == {"errorType": "Function.NonZeroExit", "errorMessage": "boom: goodbye is broken"}
                     assert status == 200  # the emulator's status for an invocation error
                 else:
                     assert answer["statusCode"] == case["status"], (case, answer)
@@ -206,7 +356,7 @@ def test_a_failing_invocation_is_a_lambda_error_and_the_next_one_works(project, 
     # The handler's stderr went to the function's logs.
     logs = "".join(p.read_text() for p in (copy / "build").glob("rie-*.log"))
     assert "about to fail" in logs and "boom: goodbye is broken" in logs
-    assert "invocation" in logs and "failed: Handler 'function.handler' exited with status 1" in logs
+    assert "invocation" in logs and "failed: Handler 'function.handler' exited with status 1: boom: goodbye is broken" in logs
 
 
 PROGRAM = r'''#!/usr/bin/env python3
@@ -238,8 +388,7 @@ def test_a_program_in_the_task_root_behind_the_handler(project, tmp_path):
         assert (status, answer) == (200, {"language": "python", "path": "/hello",
                                           "requestId": "request-1", "handlerDir": str(task)})
         status, answer = post(port, b'{"fail": true}')
-        assert answer == {"errorType": "Function.NonZeroExit",
-                          "errorMessage": "Handler 'function.handler' exited with status 3: the program gives up"}
+        assert answer == {"errorType": "Function.NonZeroExit", "errorMessage": "the program gives up"}
         status, answer = post(port, event("goodbye.json", project))
         assert answer["path"] == "/goodbye"
 
@@ -278,6 +427,25 @@ def test_init_errors_answer_an_error(project, tmp_path, name, files, extra, erro
             assert set(answer) == {"errorType", "errorMessage"}, answer
             assert answer["errorType"] == error_type, answer
             assert text in answer["errorMessage"], answer
+
+
+@pytest.mark.parametrize("answers", params([c for c in PER_KIND if event_kind(c["trigger"]) != "http"]))
+def test_a_sample_without_jq_is_an_init_error_that_says_so(built, answers, tmp_path):
+    """The SQS and schedule samples need jq: where it is missing (an image
+    without the Dockerfile's `dnf install`) the function does not start, and
+    the error names what is missing, instead of failing every invocation."""
+    project = built(answers)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("bash", "awk", "mktemp", "rm", "cat", "wc"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    env = {**scratch(tmp_path / "tmp"), "PATH": str(tools)}
+    with emulator([str(project / "build" / "bootstrap")], project, env=env) as port:
+        status, answer = post(port, event(CASES[event_kind(answers["trigger"])][0]["event"], project))
+    assert status == 502, answer
+    assert answer["errorType"] == "Runtime.ImportModuleError", answer
+    assert answer["errorMessage"].endswith(
+        ": jq not found: the handler needs it (the Dockerfile installs it: dnf install -y jq)"), answer
 
 
 # --- what the emulator does not show: exact requests to the Runtime API ----------
@@ -328,12 +496,15 @@ def test_requests_to_the_runtime_api(project, tmp_path):
     task.mkdir()
     (task / "function.sh").write_text(
         'handler() {\n'
-        '    if [ "$(jq -r .fail)" = true ]; then echo "first" >&2; printf "boom" >&2; exit 1; fi\n'
+        '    case $(jq -r .fail) in\n'
+        '        true) echo "first" >&2; printf "boom" >&2; exit 1 ;;\n'
+        '        quiet) echo "  " >&2; exit 7 ;;\n'
+        '    esac\n'
         '    jq -cn --arg trace "${_X_AMZN_TRACE_ID:-}" --arg deadline "$LAMBDA_RUNTIME_DEADLINE_MS" \\\n'
         '        \'{trace: $trace, deadline: $deadline}\'\n'
         '}\n')
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), FakeRuntimeAPI)
-    server.events = [b'{"fail": false}', b'{"fail": true}', b'{"fail": false}']
+    server.events = [b'{"fail": false}', b'{"fail": true}', b'{"fail": "quiet"}', b'{"fail": false}']
     server.served, server.posts = 0, []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -353,9 +524,13 @@ def test_requests_to_the_runtime_api(project, tmp_path):
         {"path": "/2018-06-01/runtime/invocation/req-1/response", **ok},
         {"path": "/2018-06-01/runtime/invocation/req-2/error", "contentType": "application/json",
          "errorType": "Function.NonZeroExit",
-         "body": {"errorMessage": "Handler 'function.handler' exited with status 1: boom",
+         "body": {"errorMessage": "boom", "errorType": "Function.NonZeroExit"}},
+        # Nothing but blanks on stderr: the errorMessage says what failed.
+        {"path": "/2018-06-01/runtime/invocation/req-3/error", "contentType": "application/json",
+         "errorType": "Function.NonZeroExit",
+         "body": {"errorMessage": "Handler 'function.handler' exited with status 7",
                   "errorType": "Function.NonZeroExit"}},
-        {"path": "/2018-06-01/runtime/invocation/req-3/response", **ok},
+        {"path": "/2018-06-01/runtime/invocation/req-4/response", **ok},
     ]
     # The EXIT trap removed the bootstrap's private temp folder.
     assert list((tmp_path / "tmp").iterdir()) == []
