@@ -7,6 +7,7 @@ session and shared by the tests that need it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -94,6 +95,27 @@ LANGUAGES = sorted({c["language"] for c in MATRIX})
 
 def params(combos, marks_for=None):
     return [pytest.param(c, id=combo_id(c)) for c in combos]
+
+
+# Which combinations a test runs (README.md, "How the template is tested",
+# says the same):
+# - Checks of the rendered files (test_render, test_lint, test_workflows) run
+#   on every combination, MATRIX: `render` makes each project once per session
+#   and they share it, so a combination costs one render however many of these
+#   tests read it.
+# - A test that compiles, builds, runs or deploys takes one combination per
+#   distinct set of answers to the questions that change what it checks, and
+#   leaves the others at copier.yml's defaults: one_per(*those questions).
+#   Compiling, unit tests and the emulator (test_go, test_rust, test_custom):
+#   language x trigger x architecture, language_arch_pairs(). IaC validation
+#   (test_iac): iac x trigger. Images (test_images): language x architecture
+#   x base image, images(), the trigger riding along.
+# - Where one_per's product is too slow for the suite's budget (well under 15
+#   minutes warm on 2 cores), cover() keeps every answer (or every set of
+#   answers to a group of questions) in at least one combination, with fewer
+#   combinations: real deploys against moto (test_deploy) deploy every trigger
+#   and use every IaC tool in 4 deploys, not 12; pairwise() covers every pair
+#   of answers. The test's docstring says which it uses and why.
 
 
 def one_per(*questions) -> list[dict]:
@@ -231,15 +253,45 @@ def template_snapshot(tmp_path_factory) -> Path:
     return snapshot_template(tmp_path_factory.mktemp("template") / "template")
 
 
-def copy_template(src: Path, dst: Path, answers: dict) -> dict:
+_compiled: dict = {}
+
+
+@contextmanager
+def jinja_compile_cache():
+    """Jinja compiles each template string once for all the renders in this
+    process, instead of once per render: Copier makes a new Jinja environment
+    for every copy and compiles every file name and file again (0.3 s of a
+    render's 0.8 s of CPU). Compiling is a pure function of the source and
+    of the environment's syntax settings, filters, tests and extensions, which
+    are the key; test_render.py shows a render is byte for byte the same."""
+    import jinja2
+
+    compile_ = jinja2.Environment.compile
+
+    def cached(env, source, name=None, filename=None, raw=False, defer_init=False):
+        key = (type(env), env.lexer, env.optimized, env.is_async, tuple(sorted(env.extensions)),
+               tuple(sorted(env.filters)), tuple(sorted(env.tests)), source, name, filename, raw, defer_init)
+        if key not in _compiled:
+            _compiled[key] = compile_(env, source, name, filename, raw, defer_init)
+        return _compiled[key]
+
+    jinja2.Environment.compile = cached
+    try:
+        yield
+    finally:
+        jinja2.Environment.compile = compile_
+
+
+def copy_template(src: Path, dst: Path, answers: dict, compile_cache: bool = True) -> dict | str:
     """`copier copy` of src into dst with these answers and the defaults, the
     post-copy hook included, as pytest-copie's copie.copy does it; the
     answers Copier recorded, or the error (a string) that stopped it."""
     from copier import run_copy
 
     try:
-        worker = run_copy(str(src), str(dst), unsafe=True, defaults=True,
-                          user_defaults={"project_name": "hello-fn", **answers})
+        with jinja_compile_cache() if compile_cache else contextlib.nullcontext():
+            worker = run_copy(str(src), str(dst), unsafe=True, defaults=True,
+                              user_defaults={"project_name": "hello-fn", **answers})
     except Exception as error:  # noqa: BLE001 - reported with the answers that caused it
         return f"rendering {answers} failed: {error!r}"
     return {q: a for q, a in worker._answers_to_remember().items() if not q.startswith("_")}
