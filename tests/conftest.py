@@ -7,15 +7,19 @@ session and shared by the tests that need it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +47,44 @@ def elf_machine(binary: Path) -> int:
 CARGO_TARGET_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "cargo-target"
 
 
+# The CDK app's npm installs, one per package.json and package-lock.json,
+# kept between runs like the cargo target folder.
+NODE_MODULES_CACHE = CARGO_TARGET_DIR.parent / "node_modules"
+
+
+def cdk_node_modules(cdk: Path) -> Path:
+    """cdk/node_modules as `npm ci` makes it, for the tests that run the CDK app
+    themselves. Every CDK project a run renders has the same lock file, and an
+    install takes some 20 s even with npm's cache warm, so `npm ci` runs once
+    per package.json + lock file + Node version, into NODE_MODULES_CACHE, and
+    each project gets a hard-linked copy (a plain copy across file systems).
+    The generated deploy and destroy tasks still run their own `npm ci`."""
+    key = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        key.update((cdk / name).read_bytes())
+    key.update(run(["node", "--version"], cdk).stdout.encode())
+    cached = NODE_MODULES_CACHE / key.hexdigest()[:16]
+    if not cached.is_dir():
+        NODE_MODULES_CACHE.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="npm-ci-", dir=NODE_MODULES_CACHE))
+        try:
+            for name in ("package.json", "package-lock.json"):
+                shutil.copy2(cdk / name, staging / name)
+            run(["npm", "ci", "--no-audit", "--no-fund"], staging, timeout=900)
+            try:
+                (staging / "node_modules").rename(cached)  # atomic: a cache entry is whole or absent
+            except OSError:
+                assert cached.is_dir(), f"could not move the install into {cached}"  # another run's is there
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    target = cdk / "node_modules"
+    if not target.exists():
+        if run(["cp", "-al", str(cached), str(target)], cdk, check=False).returncode:
+            shutil.rmtree(target, ignore_errors=True)
+            run(["cp", "-a", str(cached), str(target)], cdk)
+    return target
+
+
 def combo_id(answers: dict) -> str:
     return "-".join(str(answers[q]) for q in MATRIX_QUESTIONS)
 
@@ -55,6 +97,27 @@ def params(combos, marks_for=None):
     return [pytest.param(c, id=combo_id(c)) for c in combos]
 
 
+# Which combinations a test runs (README.md, "How the template is tested",
+# says the same):
+# - Checks of the rendered files (test_render, test_lint, test_workflows) run
+#   on every combination, MATRIX: `render` makes each project once per session
+#   and they share it, so a combination costs one render however many of these
+#   tests read it.
+# - A test that compiles, builds, runs or deploys takes one combination per
+#   distinct set of answers to the questions that change what it checks, and
+#   leaves the others at copier.yml's defaults: one_per(*those questions).
+#   Compiling, unit tests and the emulator (test_go, test_rust, test_custom):
+#   language x trigger x architecture, language_arch_pairs(). IaC validation
+#   (test_iac): iac x trigger. Images (test_images): language x architecture
+#   x base image, images(), the trigger riding along.
+# - Where one_per's product is too slow for the suite's budget (well under 15
+#   minutes warm on 2 cores), cover() keeps every answer (or every set of
+#   answers to a group of questions) in at least one combination, with fewer
+#   combinations: real deploys against moto (test_deploy) deploy every trigger
+#   and use every IaC tool in 4 deploys, not 12; pairwise() covers every pair
+#   of answers. The test's docstring says which it uses and why.
+
+
 def one_per(*questions) -> list[dict]:
     """The first combination for each distinct set of answers to these questions."""
     seen, picked = set(), []
@@ -64,6 +127,33 @@ def one_per(*questions) -> list[dict]:
             seen.add(key)
             picked.append(c)
     return picked
+
+
+def cover(*groups: tuple[str, ...]) -> list[dict]:
+    """Few combinations in which every set of answers to each group of
+    questions appears at least once: cover(("iac",), ("trigger",)) gives 4
+    combinations that deploy every trigger and use every IaC tool, where
+    one_per("iac", "trigger") gives all 12 pairs.
+
+    Greedy and deterministic: each pick is the first combination, in the
+    matrix's order, that adds the most sets not yet covered. The matrix lists
+    copier.yml's choices in their order, defaults first, so the questions no
+    group names keep their defaults wherever the groups allow.
+    cover(questions) is one_per(*questions)."""
+    wanted = {(group, tuple(c[q] for q in group)) for group in groups for c in MATRIX}
+    picked = []
+    while wanted:
+        best = max(MATRIX, key=lambda c: sum((g, tuple(c[q] for q in g)) in wanted for g in groups))
+        wanted -= {(g, tuple(best[q] for q in g)) for g in groups}
+        picked.append(best)
+    return picked
+
+
+def pairwise(*questions) -> list[dict]:
+    """Combinations in which every pair of answers to any two of these
+    questions appears at least once (all-pairs testing): cover() over each
+    pair of questions."""
+    return cover(*itertools.combinations(questions, 2))
 
 
 def language_arch_pairs() -> list[dict]:
@@ -155,17 +245,107 @@ class Rendered:
 
 
 @pytest.fixture(scope="session")
-def render(copie_session):
-    """render(answers) -> Rendered; each distinct set of answers is rendered once."""
-    cache: dict[str, Rendered] = {}
+def template_snapshot(tmp_path_factory) -> Path:
+    """The template as this working tree has it, copied once per session into a
+    plain folder. Copier renders a plain folder as it is; given a git
+    repository it clones it on every copy (and commits uncommitted changes into
+    the clone), which cost a third of each of the matrix's renders."""
+    return snapshot_template(tmp_path_factory.mktemp("template") / "template")
+
+
+_compiled: dict = {}
+
+
+@contextmanager
+def jinja_compile_cache():
+    """Jinja compiles each template string once for all the renders in this
+    process, instead of once per render: Copier makes a new Jinja environment
+    for every copy and compiles every file name and file again (0.3 s of a
+    render's 0.8 s of CPU). Compiling is a pure function of the source and
+    of the environment's syntax settings, filters, tests and extensions, which
+    are the key; test_render.py shows a render is byte for byte the same."""
+    import jinja2
+
+    compile_ = jinja2.Environment.compile
+
+    def cached(env, source, name=None, filename=None, raw=False, defer_init=False):
+        key = (type(env), env.lexer, env.optimized, env.is_async, tuple(sorted(env.extensions)),
+               tuple(sorted(env.filters)), tuple(sorted(env.tests)), source, name, filename, raw, defer_init)
+        if key not in _compiled:
+            _compiled[key] = compile_(env, source, name, filename, raw, defer_init)
+        return _compiled[key]
+
+    jinja2.Environment.compile = cached
+    try:
+        yield
+    finally:
+        jinja2.Environment.compile = compile_
+
+
+def copy_template(src: Path, dst: Path, answers: dict, compile_cache: bool = True) -> dict | str:
+    """`copier copy` of src into dst with these answers and the defaults, the
+    post-copy hook included, as pytest-copie's copie.copy does it; the
+    answers Copier recorded, or the error (a string) that stopped it."""
+    from copier import run_copy
+
+    try:
+        with jinja_compile_cache() if compile_cache else contextlib.nullcontext():
+            worker = run_copy(str(src), str(dst), unsafe=True, defaults=True,
+                              user_defaults={"project_name": "hello-fn", **answers})
+    except Exception as error:  # noqa: BLE001 - reported with the answers that caused it
+        return f"rendering {answers} failed: {error!r}"
+    return {q: a for q, a in worker._answers_to_remember().items() if not q.startswith("_")}
+
+
+@pytest.fixture(scope="session")
+def render(request, template_snapshot, tmp_path_factory):
+    """render(answers) -> Rendered; each distinct set of answers is rendered
+    once per session and shared by every test that needs it.
+
+    On the first call, every combination the session's selected tests take
+    as their `answers` parameter is rendered up front, in one process per
+    core: a render is some 0.9 s of CPU, mostly Jinja compiling the template,
+    and the matrix has 120 combinations. Other answers render when asked.
+    (Under pytest-xdist each worker renders what it is asked, as it goes.)
+
+    The projects stay in pytest's temporary folder, which pytest prunes itself
+    (it keeps the last three runs): deleting the matrix's thousands of files
+    at the end of every run cost about 20 s on 2 cores."""
+    root = tmp_path_factory.mktemp("render")
+    cache: dict[str, Rendered | str] = {}
+    prerendered = []
+
+    def _dst() -> Path:
+        return root / f"{len(cache):03d}"
+
+    def _prerender() -> None:
+        wanted = {}
+        for item in request.session.items:
+            answers = getattr(item, "callspec", None) and item.callspec.params.get("answers")
+            if isinstance(answers, dict) and "render" in item.fixturenames:
+                wanted.setdefault(json.dumps(answers, sort_keys=True), answers)
+        if len(wanted) < 4 or hasattr(request.config, "workerinput"):
+            return
+        jobs = {}
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for key, answers in wanted.items():
+                dst = _dst()
+                cache[key] = Rendered(answers=answers, path=dst)  # reserves dst; answers replaced below
+                jobs[key] = (dst, pool.submit(copy_template, template_snapshot, dst, answers))
+        for key, (dst, job) in jobs.items():
+            recorded = job.result()
+            cache[key] = recorded if isinstance(recorded, str) else Rendered(answers=recorded, path=dst)
 
     def _render(answers: dict) -> Rendered:
+        if not prerendered:
+            prerendered.append(True)
+            _prerender()
         key = json.dumps(answers, sort_keys=True)
         if key not in cache:
-            full = {"project_name": "hello-fn", **answers}
-            result = copie_session.copy(extra_answers=full)
-            assert result.exception is None, f"rendering {answers} failed: {result.exception!r}"
-            cache[key] = Rendered(answers=result.answers, path=Path(result.project_dir))
+            dst = _dst()
+            recorded = copy_template(template_snapshot, dst, answers)
+            cache[key] = recorded if isinstance(recorded, str) else Rendered(answers=recorded, path=dst)
+        assert not isinstance(cache[key], str), cache[key]
         return cache[key]
 
     return _render

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from hcl2 import SerializationOptions
 
-from conftest import MATRIX, ROOT, one_per, params, run
+from conftest import MATRIX, ROOT, cdk_node_modules, one_per, params, run
 
 IACS = sorted({c["iac"] for c in MATRIX})
 # One project per IaC (architecture and language do not change the IaC beyond
@@ -167,7 +167,7 @@ def cdk_synth(project: Path) -> dict:
     """npm ci and cdk synth once per rendered project; the synthesized template."""
     if project not in _synthesized:
         cdk = project / "cdk"
-        run(["npm", "ci", "--no-audit", "--no-fund"], cdk, timeout=900)
+        cdk_node_modules(cdk)  # npm ci, once per lock file (conftest)
         run(["npx", "cdk", "synth", "--quiet", "-c", f"imageDigest={DIGEST}"], cdk, timeout=900)
         (template,) = (cdk / "cdk.out").glob("*.template.json")
         _synthesized[project] = json.loads(template.read_text())

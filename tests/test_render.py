@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from conftest import COPIER, GOARCH, MATRIX, cases_for, choice_values, one_per, params
+from conftest import COPIER, GOARCH, MATRIX, ROOT, cases_for, choice_values, combo_id, one_per, params, run
 
 # Jinja that survived rendering. GitHub Actions' own ${{ }} is not Jinja.
 # The shell's ${#var} (a length) is not Jinja either.
@@ -100,6 +100,31 @@ def test_matrix_is_read_from_copier_yml():
     assert COPIER["language"]["default"] in languages
     assert COPIER["iac"]["default"] in {c["iac"] for c in MATRIX}
     assert {c["trigger"] for c in MATRIX} == set(choice_values("trigger"))
+
+
+@pytest.mark.parametrize("answers", params([MATRIX[0], MATRIX[-1]]))
+def test_the_shared_renders_are_what_copier_copy_makes(render, answers, tmp_path, git_identity):
+    """The tests' renders (conftest's render: from a snapshot of the template,
+    Jinja's compiled templates shared between renders) are, file for file and
+    mode for mode, what a plain `copier copy` of this repository makes."""
+    from copier import run_copy
+
+    plain = tmp_path / combo_id(answers)
+    run_copy(str(ROOT), str(plain), vcs_ref="HEAD", unsafe=True, defaults=True, quiet=True,
+             user_defaults={"project_name": "hello-fn", **answers})
+    shared = render(answers).path
+
+    # What the post-copy hook committed: every rendered file, by content and mode.
+    def tree(root):
+        return sorted(line for line in run(["git", "ls-tree", "-r", "HEAD"], root).stdout.splitlines()
+                      if not line.endswith("\t.copier-answers.yml"))
+
+    def answers_file(root):
+        text = run(["git", "show", "HEAD:.copier-answers.yml"], root).stdout
+        return [line for line in text.splitlines() if not line.startswith("_")]  # _src_path, _commit differ
+
+    assert tree(shared) == tree(plain)
+    assert answers_file(shared) == answers_file(plain)
 
 
 def test_readme_explains_the_local_loop(render):
