@@ -1,7 +1,9 @@
-"""One rule per name: the region, function name and ECR repository rules are
-written in copier.yml, in the CDK app (cdk/lib/config.ts) and in Terraform's
-variable validation (terraform/variables.tf.jinja), and each of them judges
-every value in tests/rules.yaml as that table says."""
+"""One rule per name: the region, function name and ECR repository rules, and
+the trigger's answers the IaC re-checks, are written in copier.yml, in the CDK
+app (cdk/lib/config.ts) and in Terraform's variable validation
+(terraform/variables.tf.jinja), and each of them judges every value in
+tests/rules.yaml as that table says (a trigger's answers in a project with
+that trigger)."""
 
 from __future__ import annotations
 
@@ -19,9 +21,17 @@ RULES = yaml.safe_load((ROOT / "tests" / "rules.yaml").read_text())
 ROWS = [(q, value, verdict == "good") for q, table in RULES.items() for verdict in ("good", "bad")
         for value in table[verdict]]
 # The CDK app's context key for each answer (it takes no region).
-CDK_KEY = {"function_name": "functionName", "ecr_repository": "ecrRepository"}
-TERRAFORM = next(c for c in one_per("iac") if c["iac"] == "terraform")
-CDK = next(c for c in one_per("iac") if c["iac"] == "cdk")
+CDK_KEY = {"function_name": "functionName", "ecr_repository": "ecrRepository",
+           "sqs_batch_size": "sqsBatchSize", "schedule_expression": "scheduleExpression"}
+TRIGGERS = sorted({table.get("trigger", "http-api") for table in RULES.values()})
+
+
+def project(iac: str, trigger: str) -> dict:
+    return next(c for c in one_per("iac", "trigger") if c["iac"] == iac and c["trigger"] == trigger)
+
+
+def rows_for(trigger: str) -> list:
+    return [row for row in ROWS if RULES[row[0]].get("trigger", "http-api") == trigger]
 
 
 def test_the_table_covers_each_rule_both_ways():
@@ -32,23 +42,25 @@ def test_the_table_covers_each_rule_both_ways():
 
 
 @pytest.mark.parametrize(("question", "value", "good"),
-                         [pytest.param(q, v, g, id=f"{q}={v[:24]!r}") for q, v, g in ROWS])
+                         [pytest.param(q, v, g, id=f"{q}={v[:24] if isinstance(v, str) else v!r}") for q, v, g in ROWS])
 def test_copier_judges_as_the_table(question, value, good):
     message = render_validator(COPIER[question]["validator"], {question: value})
     assert (message == "") == good, message
 
 
-def test_cdk_judges_as_the_table(render, tmp_path):
-    cdk = render(CDK).path / "cdk"
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_cdk_judges_as_the_table(render, tmp_path, trigger):
+    cdk = render(project("cdk", trigger)).path / "cdk"
     if not (cdk / "node_modules").is_dir():
         run(["npm", "ci", "--no-audit", "--no-fund"], cdk, timeout=900)
-    rows = [(CDK_KEY[q], v) for q, v, _ in ROWS if q in CDK_KEY]
+    rows = [(CDK_KEY[q], v) for q, v, _ in rows_for(trigger) if q in CDK_KEY]
     script = tmp_path / "judge.mts"
     script.write_text(f"""
 import {{ ConfigError, readConfig }} from {json.dumps(str(cdk / "lib" / "config.ts"))};
 const base: Record<string, unknown> = {{
   stackName: 'stack', functionName: 'fn', ecrRepository: 'repo', imageDigest: 'sha256:' + '0'.repeat(64),
   architecture: 'arm64', memorySize: 128, timeout: 10, logRetentionDays: 14,
+  functionUrlAuth: 'AWS_IAM', sqsBatchSize: 10, sqsBatchingWindow: 0, scheduleExpression: 'rate(1 hour)',
 }};
 const rows: [string, string][] = JSON.parse(process.argv[2]);
 const verdicts = rows.map(([key, value]) => {{
@@ -65,12 +77,13 @@ console.log(JSON.stringify(verdicts));
 """)
     result = run(["npx", "tsx", str(script), json.dumps(rows)], cdk, timeout=300)
     verdicts = json.loads(result.stdout.strip().splitlines()[-1])
-    expected = [g for q, _, g in ROWS if q in CDK_KEY]
+    expected = [g for q, _, g in rows_for(trigger) if q in CDK_KEY]
     wrong = [row for row, verdict, want in zip(rows, verdicts, expected) if verdict != want]
     assert wrong == [], f"the CDK app judges these unlike tests/rules.yaml: {wrong}"
 
 
-def test_terraform_judges_as_the_table(render, tmp_path):
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_terraform_judges_as_the_table(render, tmp_path, trigger):
     """Each value as a `terraform test` run against the mocked provider: a good
     one plans, a bad one fails that variable's validation."""
     mirror = aws_provider_mirror()
@@ -79,19 +92,20 @@ def test_terraform_judges_as_the_table(render, tmp_path):
                     "and no local mirror was found (see tests/test_iac.py)")
     binary = terraform_binary()
     work = tmp_path / "terraform"
-    shutil.copytree(render(TERRAFORM).path / "terraform", work)
+    shutil.copytree(render(project("terraform", trigger)).path / "terraform", work)
+    rows = rows_for(trigger)
     tftest = (work / "tftest" / "validation.tftest.hcl").read_text()
     # Keep the provider mocks and default variables; the runs are the table's.
     header = tftest[:tftest.index('run "')]
     runs = []
-    for i, (question, value, good) in enumerate(ROWS):
+    for i, (question, value, good) in enumerate(rows):
         runs.append(f'run "row_{i}" {{\n  command = plan\n  variables {{\n    {question} = {json.dumps(value)}\n  }}\n'
                     + ("" if good else f"  expect_failures = [var.{question}]\n") + "}\n")
     (work / "tftest" / "validation.tftest.hcl").write_text(header + "\n".join(runs))
     plugins = provider_plugins(mirror, tmp_path / "plugins")
     run([binary, "init", "-backend=false", "-input=false", f"-plugin-dir={plugins}"], work)
     result = run([binary, "test", "-test-directory=tftest", "-no-color"], work, check=False, timeout=900)
-    failed = [ROWS[int(line.split('"row_')[1].split('"')[0])] for line in result.stdout.splitlines()
+    failed = [rows[int(line.split('"row_')[1].split('"')[0])] for line in result.stdout.splitlines()
               if '"row_' in line and "fail" in line]
     assert failed == [] and result.returncode == 0, (failed, result.stdout[-3000:], result.stderr[-3000:])
-    assert f"{len(ROWS)} passed, 0 failed" in result.stdout, result.stdout[-2000:]
+    assert f"{len(rows)} passed, 0 failed" in result.stdout, result.stdout[-2000:]
