@@ -12,10 +12,11 @@ reports CREATE_COMPLETE, but creates almost nothing of them:
 - its AWS::Lambda::Function model passes only some properties to Lambda and
   drops PackageType, Architectures and TracingConfig, so an arm64 image
   function with active tracing becomes an x86_64 Zip function without it;
-- it has no models for AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig and
-  AWS::Scheduler::Schedule (its Lambda and Scheduler APIs have them), so a
-  Function URL, a function's asynchronous retry settings and a schedule
-  from a template are skipped (its SQS Queue and EventSourceMapping models
+- it has no models for AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
+  AWS::Scheduler::Schedule and AWS::SQS::QueuePolicy (its Lambda, Scheduler
+  and SQS APIs have them), so a Function URL, a function's asynchronous
+  retry settings, a schedule and a queue's policy from a template are
+  skipped (its SQS Queue and EventSourceMapping models
   work: redrive policy, encryption, batching and FunctionResponseTypes);
 - it cannot invoke a function whose PackageType is Image (and runs the
   others only in Docker), so neither Invoke nor an SQS event source mapping
@@ -46,8 +47,9 @@ This module fills those gaps, and nothing else:
   change set FAILED with CloudFormation's reason;
 - inline policy documents given as dicts are stored as JSON;
 - a log group's Arn attribute ends with ":*", as CloudFormation's does;
-- AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig and AWS::Scheduler::Schedule
-  get models that call moto's own Lambda and Scheduler backends;
+- AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig, AWS::Scheduler::Schedule and
+  AWS::SQS::QueuePolicy get models that call moto's own Lambda, Scheduler and
+  SQS backends;
 - where the environment variable MOTO_LAMBDA_EMULATOR names a Lambda Runtime
   Interface Emulator running the function's own code, Invoke of an Image
   function is sent to it (a stand-in for Lambda's execution only: moto
@@ -498,6 +500,38 @@ class CfnSchedule(_CfnModel, CloudFormationModel):
         from moto.scheduler.models import scheduler_backends
 
         scheduler_backends[self.account_id][self.region].delete_schedule(self.group_name, self.physical_id)
+
+
+class CfnQueuePolicy(_CfnModel, CloudFormationModel):
+    """AWS::SQS::QueuePolicy: the queues' Policy attribute, through moto's SQS."""
+
+    __module__ = "moto.sqs.cloudformation"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        from moto.sqs.models import sqs_backends
+
+        props = cloudformation_json["Properties"]
+        names = [url.rsplit("/", 1)[-1] for url in props["Queues"]]
+        backend = sqs_backends[account_id][region_name]
+        for name in names:
+            backend.set_queue_attributes(name, {"Policy": json.dumps(props["PolicyDocument"])})
+        model = cls(resource_name, region_name, account_id)
+        model.queue_names = names
+        return model
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[self.account_id][self.region]
+        for name in self.queue_names:
+            if name in backend.queues:
+                backend.set_queue_attributes(name, {"Policy": ""})
 
 
 # --- Image functions run in an emulator, where one is given --------------------
