@@ -104,7 +104,11 @@ class Project:
         return run(["mise", "run", *task], self.path, env=self.env, check=check, timeout=1200)
 
     def aws(self, *args):
-        out = run(["aws", *args, "--region", REGION, "--output", "json"], self.path, env=self.env).stdout
+        # AWS CLI v1 (here) sends SQS calls to SQS's own host unless told the
+        # endpoint on the command line.
+        endpoint = ["--endpoint-url", self.env["AWS_ENDPOINT_URL"]] if args[0] == "sqs" else []
+        out = run(["aws", *args, *endpoint, "--region", REGION, "--output", "json"], self.path,
+                  env=self.env).stdout
         return json.loads(out) if out.strip() else {}
 
     def clone(self, dst: Path) -> "Project":
@@ -134,7 +138,11 @@ def project(render, tmp_path, moto):
 
     def _make(answers) -> Project:
         path = tmp_path / "project"
-        shutil.copytree(render(answers).path, path, ignore=shutil.ignore_patterns("build", "target", ".git"))
+        source = render(answers).path
+        # The project without its build output and git folder (but with the
+        # build tasks in .config/mise/tasks/build).
+        shutil.copytree(source, path, ignore=lambda folder, names: [
+            n for n in names if n == ".git" or (Path(folder) == source and n in ("build", "target"))])
         run(["git", "init", "-q", "-b", "main"], path)
         run(["git", "add", "-A"], path)
         run(["git", "commit", "-q", "-m", "init"], path, env=GIT_IDENTITY)
