@@ -477,7 +477,7 @@ def assert_signed_for_lambda(request: dict, url: str) -> None:
     assert match, headers
     day, signed, signature = match.groups()
     assert headers["x-amz-date"].startswith(day)
-    aws_request = AWSRequest(method=request["method"], url=url.split("?")[0] + request["path"].removeprefix("/"),
+    aws_request = AWSRequest(method=request["method"], url=f"https://{url.split('/')[2]}{request['path']}",
                              headers={h: headers[h] for h in signed.split(";")})
     aws_request.context["timestamp"] = headers["x-amz-date"]
     auth = SigV4Auth(Credentials("testing", "testing"), "lambda", REGION)
@@ -537,7 +537,7 @@ def invoke_remote(p: Project, answers: dict, tmp_path: Path, deployed: dict, sta
         (request,) = Recorder.requests
         assert request["path"] == "/goodbye?name=Chris"
         assert request["headers"]["Host"] == url.split("/")[2]
-        if answers["function_url_auth"] == "AWS_IAM":
+        if p.answers()["function_url_auth"] == "AWS_IAM":
             assert_signed_for_lambda(request, url)
         else:
             assert "Authorization" not in request["headers"]
