@@ -31,18 +31,17 @@ so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings).
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import http.server
 import json
 import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
-import signal
 import threading
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -446,6 +445,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextmanager
 def recording_endpoint(tmp_path: Path):
     """An HTTPS server on 127.0.0.1 with a throwaway certificate; yields its port."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -508,6 +508,27 @@ def function_emulator(tmp_path):
         out.close()
 
 
+def call_function_url(p: Project, iac: str, tmp_path: Path) -> tuple[dict, str]:
+    """`mise run invoke:remote goodbye --name Chris` with the task's real curl
+    connected to the recording endpoint instead of the URL's host (trusting
+    its throwaway certificate); the request it received, and the URL."""
+    url = p.outputs(iac)["FunctionUrl"]
+    bin_dir = tmp_path / "curl-bin"
+    bin_dir.mkdir()
+    with recording_endpoint(tmp_path) as port:
+        curl = bin_dir / "curl"
+        curl.write_text(f'#!/bin/sh\nexec {shutil.which("curl")} --insecure --connect-to ::127.0.0.1:{port} "$@"\n')
+        curl.chmod(0o755)
+        Recorder.requests = []
+        env = {**p.env, "PATH": f"{bin_dir}{os.pathsep}{p.env['PATH']}"}
+        out = run(["mise", "run", "invoke:remote", "goodbye", "--name", "Chris"], p.path, env=env).stdout
+    assert json.loads(out) == {"recorded": True}, "the endpoint's answer is printed"
+    (request,) = Recorder.requests
+    assert request["path"] == "/goodbye?name=Chris"
+    assert request["headers"]["Host"] == url.split("/")[2]
+    return request, url
+
+
 def invoke_remote(p: Project, answers: dict, tmp_path: Path, deployed: dict, start_function) -> None:
     trigger = answers["trigger"]
     if trigger == "http-api":
@@ -517,26 +538,7 @@ def invoke_remote(p: Project, answers: dict, tmp_path: Path, deployed: dict, sta
         assert invoked.returncode != 0
         assert f"{deployed['api']}.execute-api.{REGION}.amazonaws.com" in invoked.stderr, invoked.stderr
     elif trigger == "function-url":
-        url = p.outputs(answers["iac"])["FunctionUrl"]
-        # The task's real curl, connected to the recording endpoint instead
-        # of the URL's host (and trusting its throwaway certificate).
-        bin_dir = tmp_path / "curl-bin"
-        bin_dir.mkdir()
-        endpoint = recording_endpoint(tmp_path)
-        port = next(endpoint)
-        try:
-            curl = bin_dir / "curl"
-            curl.write_text(f'#!/bin/sh\nexec {shutil.which("curl")} --insecure --connect-to ::127.0.0.1:{port} "$@"\n')
-            curl.chmod(0o755)
-            Recorder.requests = []
-            env = {**p.env, "PATH": f"{bin_dir}{os.pathsep}{p.env['PATH']}"}
-            out = run(["mise", "run", "invoke:remote", "goodbye", "--name", "Chris"], p.path, env=env).stdout
-        finally:
-            next(endpoint, None)
-        assert json.loads(out) == {"recorded": True}
-        (request,) = Recorder.requests
-        assert request["path"] == "/goodbye?name=Chris"
-        assert request["headers"]["Host"] == url.split("/")[2]
+        request, url = call_function_url(p, answers["iac"], tmp_path)
         if p.answers()["function_url_auth"] == "AWS_IAM":
             assert_signed_for_lambda(request, url)
         else:
@@ -639,3 +641,18 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
     assert p.aws("ecr", "describe-repositories")["repositories"] == []
     assert not (p.path / "build" / "published-image").exists()
     assert p.git_status() == ""
+
+
+def test_invoke_remote_calls_a_public_function_url_unsigned(project, tmp_path):
+    """AuthType NONE (not among the deploys above): the task sends a plain
+    request. The stack is a stand-in holding only the FunctionUrl output that
+    invoke:remote reads (moto serves no Function URL endpoint anyway)."""
+    answers = next(c for c in DEPLOYS if c["trigger"] == "function-url")
+    p = project({**answers, "iac": "sam", "function_url_auth": "NONE"})
+    assert p.answers()["function_url_auth"] == "NONE"
+    url = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-2.on.aws/"
+    template = {"Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"FunctionUrl": {"Value": url}}}
+    p.aws("cloudformation", "create-stack", "--stack-name", "hello-fn", "--template-body", json.dumps(template))
+    request, _ = call_function_url(p, "sam", tmp_path)
+    assert not {"authorization", "x-amz-date", "x-amz-security-token"} & {h.lower() for h in request["headers"]}
