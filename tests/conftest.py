@@ -444,11 +444,11 @@ def aws_env(endpoint: str, region: str, tmp_path: Path) -> dict:
     }
 
 
-def moto_server(log_dir: Path, region: str):
+def moto_server(log_dir: Path, region: str, env: dict | None = None):
     """moto_server with the CloudFormation extensions of tests/moto_cfn.py; yields its URL."""
     port = free_port()
     with local_server([sys.executable, str(ROOT / "tests" / "moto_cfn.py"), "-p", str(port)],
-                      log_dir / "moto.log", port, env={"AWS_DEFAULT_REGION": region}):
+                      log_dir / "moto.log", port, env={"AWS_DEFAULT_REGION": region, **(env or {})}):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -11,7 +11,16 @@ reports CREATE_COMPLETE, but creates almost nothing of them:
   API from CDK or SAM never exists;
 - its AWS::Lambda::Function model passes only some properties to Lambda and
   drops PackageType, Architectures and TracingConfig, so an arm64 image
-  function with active tracing becomes an x86_64 Zip function without it.
+  function with active tracing becomes an x86_64 Zip function without it;
+- it has no models for AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
+  AWS::Scheduler::Schedule and AWS::SQS::QueuePolicy (its Lambda, Scheduler
+  and SQS APIs have them), so a Function URL, a function's asynchronous
+  retry settings, a schedule and a queue's policy from a template are
+  skipped (its SQS Queue and EventSourceMapping models
+  work: redrive policy, encryption, batching and FunctionResponseTypes);
+- it cannot invoke a function whose PackageType is Image (and runs the
+  others only in Docker), so neither Invoke nor an SQS event source mapping
+  reaches an image function's handler.
 Four smaller defects show up on the way: a stack created through a change
 set (as `sam deploy` and `cdk deploy` do) never gets its Outputs, because
 executing the change set does not re-read the stack's template; a change
@@ -37,7 +46,14 @@ This module fills those gaps, and nothing else:
 - CreateChangeSet leaves an unchanged stack to the backend, which marks the
   change set FAILED with CloudFormation's reason;
 - inline policy documents given as dicts are stored as JSON;
-- a log group's Arn attribute ends with ":*", as CloudFormation's does.
+- a log group's Arn attribute ends with ":*", as CloudFormation's does;
+- AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig, AWS::Scheduler::Schedule and
+  AWS::SQS::QueuePolicy get models that call moto's own Lambda, Scheduler and
+  SQS backends;
+- where the environment variable MOTO_LAMBDA_EMULATOR names a Lambda Runtime
+  Interface Emulator running the function's own code, Invoke of an Image
+  function is sent to it (a stand-in for Lambda's execution only: moto
+  records the call, the real handler answers it).
 
 What moto's Lambda cannot store at all (LoggingConfig) is not faked here; the
 tests check it on the templates instead.
@@ -339,6 +355,217 @@ def _update_function_with_all_properties(cls, original_resource, new_resource_na
     return fn
 
 
+# --- Trigger models: Function URL, async invoke settings, schedules -----------
+
+class _CfnModel:
+    """The parts every model below shares (a mixin, as _ApiChild is)."""
+
+    def __init__(self, physical_id: str, region: str, account_id: str):
+        self.physical_id, self.region, self.account_id = physical_id, region, account_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.physical_id
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json,
+                                                   account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass  # deleted through delete(), which knows the physical id
+
+
+def _function_missing(account_id: str, region: str, name: str) -> bool:
+    """True once the function is gone (moto deletes a stack's resources in no
+    particular order, and a function takes its URL and settings with it)."""
+    try:
+        lambda_backends[account_id][region].get_function(name)
+        return False
+    except Exception:  # moto's UnknownFunctionException
+        return True
+
+
+class CfnFunctionUrl(_CfnModel, CloudFormationModel):
+    """AWS::Lambda::Url, through moto's CreateFunctionUrlConfig."""
+
+    __module__ = "moto.awslambda.cloudformation"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Url"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("FunctionArn", "FunctionUrl")
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        props = cloudformation_json["Properties"]
+        config = {k: props[k] for k in ("AuthType", "Cors", "InvokeMode") if k in props}
+        url = lambda_backends[account_id][region_name].create_function_url_config(
+            props["TargetFunctionArn"], config)
+        return cls(url.function.function_arn, region_name, account_id)
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        url = lambda_backends[self.account_id][self.region].get_function_url_config(self.physical_id)
+        # Lambda's URL ends with a slash; moto's lacks it.
+        return {"FunctionArn": url.function.function_arn, "FunctionUrl": url.url.rstrip("/") + "/"}[
+            attribute_name]
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        if not _function_missing(self.account_id, self.region, self.physical_id):
+            lambda_backends[self.account_id][self.region].delete_function_url_config(self.physical_id)
+
+
+class CfnEventInvokeConfig(_CfnModel, CloudFormationModel):
+    """AWS::Lambda::EventInvokeConfig (retries and destinations of
+    asynchronous invocations), through moto's PutFunctionEventInvokeConfig."""
+
+    __module__ = "moto.awslambda.cloudformation"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        props = cloudformation_json["Properties"]
+        config = {k: props[k] for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds",
+                                        "DestinationConfig") if k in props}
+        backend = lambda_backends[account_id][region_name]
+        backend.put_function_event_invoke_config(props["FunctionName"], config)
+        return cls(props["FunctionName"], region_name, account_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        if not _function_missing(self.account_id, self.region, self.physical_id):
+            lambda_backends[self.account_id][self.region].delete_function_event_invoke_config(
+                self.physical_id)
+
+
+class CfnSchedule(_CfnModel, CloudFormationModel):
+    """AWS::Scheduler::Schedule, through moto's EventBridge Scheduler."""
+
+    __module__ = "moto.scheduler.cloudformation"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Scheduler::Schedule"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        from moto.scheduler.models import scheduler_backends
+
+        p = cloudformation_json["Properties"]
+        schedule = scheduler_backends[account_id][region_name].create_schedule(
+            description=p.get("Description"),
+            end_date=p.get("EndDate"),
+            flexible_time_window=p["FlexibleTimeWindow"],
+            group_name=p.get("GroupName"),
+            kms_key_arn=p.get("KmsKeyArn"),
+            name=p.get("Name", resource_name),
+            schedule_expression=p["ScheduleExpression"],
+            schedule_expression_timezone=p.get("ScheduleExpressionTimezone"),
+            start_date=p.get("StartDate"),
+            state=p.get("State"),
+            target=copy.deepcopy(p["Target"]),
+            action_after_completion=None,
+        )
+        model = cls(schedule.name, region_name, account_id)
+        model.group_name, model.arn = schedule.group_name, schedule.arn
+        return model
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return {"Arn": self.arn}[attribute_name]
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.scheduler.models import scheduler_backends
+
+        scheduler_backends[self.account_id][self.region].delete_schedule(self.group_name, self.physical_id)
+
+
+class CfnQueuePolicy(_CfnModel, CloudFormationModel):
+    """AWS::SQS::QueuePolicy: the queues' Policy attribute, through moto's SQS."""
+
+    __module__ = "moto.sqs.cloudformation"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        from moto.sqs.models import sqs_backends
+
+        props = cloudformation_json["Properties"]
+        names = [url.rsplit("/", 1)[-1] for url in props["Queues"]]
+        backend = sqs_backends[account_id][region_name]
+        for name in names:
+            backend.set_queue_attributes(name, {"Policy": json.dumps(props["PolicyDocument"])})
+        model = cls(resource_name, region_name, account_id)
+        model.queue_names = names
+        return model
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[self.account_id][self.region]
+        for name in self.queue_names:
+            if name in backend.queues:
+                backend.set_queue_attributes(name, {"Policy": ""})
+
+
+# --- Image functions run in an emulator, where one is given --------------------
+
+# moto runs a function in Docker, and not at all when its PackageType is Image.
+# Where MOTO_LAMBDA_EMULATOR names a Lambda Runtime Interface Emulator (the
+# function's own code, run by the test), Invoke of an Image function is sent
+# there instead: `aws lambda invoke`, and the batches moto's event source
+# mappings deliver from SQS, reach the real handler.
+EMULATOR = "MOTO_LAMBDA_EMULATOR"
+
+_invoke_function = LambdaFunction.invoke
+
+
+def _invoke_in_emulator(self, body, request_headers, response_headers):
+    emulator = os.environ.get(EMULATOR)
+    if self.package_type != "Image" or not emulator:
+        return _invoke_function(self, body, request_headers, response_headers)
+    import urllib.request
+
+    request = urllib.request.Request(f"{emulator}/2015-03-31/functions/function/invocations",
+                                     data=(body or "{}").encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        payload = answer.read()
+    try:
+        result = json.loads(payload)
+        failed = isinstance(result, dict) and bool({"errorType", "errorMessage"} & result.keys())
+    except ValueError:
+        failed = False
+    if failed:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return payload
+
+
 # --- Change sets, inline policies, log group ARNs ------------------------------
 
 _execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
@@ -388,6 +615,7 @@ def install() -> None:
     cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set_with_outputs
     CloudFormationResponse.create_change_set = _create_change_set_even_without_changes
     LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
+    LambdaFunction.invoke = _invoke_in_emulator
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
     # The ApiGatewayV2 models register themselves by subclassing

@@ -8,38 +8,88 @@ same server. The container engine is still the docker stand-in
 (tests/standins/docker): no engine runs here, so `publish` stores an image
 manifest in moto's ECR instead of pushing a real image.
 
+Which deploys (deploy_rotation): every trigger once, and every IaC tool
+with a trigger other than the default, in four deploys.
+
 What moto cannot store is checked on the tool's own template instead, and says
 so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings).
-`invoke:remote` goes as far as moto answers: moto serves no execute-api
-endpoint, so the test checks that the task called the deployed API's URL.
+`invoke:remote` goes as far as moto answers:
+- http-api: moto serves no execute-api endpoint, so the test checks that the
+  task called the deployed API's URL;
+- function-url: moto serves no lambda-url endpoint either. The task's real
+  curl is pointed (--connect-to) at a recording HTTPS server standing in for
+  the URL's endpoint, and the test checks the SigV4 signature it received;
+- sqs and schedule: the message goes to moto's queue, whose event source
+  mapping invokes the function, and `aws lambda invoke` goes to moto's
+  Lambda. moto cannot run an image function (it would need Docker), so
+  moto_cfn hands those invocations to the Runtime Interface Emulator running
+  the project's own handler (`mise run start:native`): the function's real
+  answer and log are checked. (moto deletes a batch's messages unless the
+  function fails as a whole: it does not act on batchItemFailures, so the
+  redrive to the dead-letter queue is not exercised here.)
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import re
 import shutil
+import signal
+import ssl
+import subprocess
+import threading
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import COPIER, GIT_IDENTITY, ROOT, aws_env, mise_env, moto_server, one_per, params, run
+from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws_env, cases_for, choice_values, free_port,
+                      mise_env, moto_server, params, rie_path, run, wait_for_port)
 from test_iac import CfnLoader, terraform_config
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
 ACCOUNT = "123456789012"  # moto's account
-# One project per IaC tool: the tool is what these tests are about.
-ONE_PER_IAC = one_per("iac")
 ROUTES = ["GET /goodbye", "GET /hello"]
 # The answers these projects take by default (copier.yml).
 DEFAULT = {q: COPIER[q]["default"] for q in ("memory_size", "timeout", "log_retention_days")}
+# The stack outputs invoke:remote reads: CloudFormation's name, Terraform's.
+OUTPUTS = {"FunctionUrl": "function_url", "QueueUrl": "queue_url",
+           "DeadLetterQueueUrl": "dead_letter_queue_url", "ScheduleName": "schedule_name"}
+
+
+def deploy_rotation() -> list[dict]:
+    """Every trigger deployed once, and every IaC tool deploying a trigger
+    other than the default, without a deploy per tool and trigger (12).
+
+    The default trigger (http-api, whose API checks are the most detailed)
+    deploys with the first IaC tool; the other triggers pair with the IaC
+    tools turned by one, so that the first tool deploys one of them too:
+    function-url with terraform, sqs with sam, schedule with cdk. The other
+    answers are the first combination's (copier.yml's order). The IaC
+    validation tests (test_iac) cover every iac x trigger without deploying."""
+    triggers, tools = choice_values("trigger"), choice_values("iac")
+    default = COPIER["trigger"]["default"]
+    others = [t for t in triggers if t != default]
+    pairs = [(default, tools[0])] + [(t, tools[(i - 1) % len(tools)]) for i, t in enumerate(others)]
+    return [next(c for c in MATRIX if (c["trigger"], c["iac"]) == pair) for pair in pairs]
+
+
+DEPLOYS = deploy_rotation()
+
+
+# Where the function runs when moto invokes it (moto_cfn.EMULATOR): the
+# emulator a test starts with `mise run start:native --port EMULATOR_PORT`.
+EMULATOR_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    yield from moto_server(tmp_path_factory.mktemp("moto"), REGION)
+    yield from moto_server(tmp_path_factory.mktemp("moto"), REGION,
+                           env={"MOTO_LAMBDA_EMULATOR": f"http://127.0.0.1:{EMULATOR_PORT}"})
 
 
 class Project:
@@ -53,7 +103,11 @@ class Project:
         return run(["mise", "run", *task], self.path, env=self.env, check=check, timeout=1200)
 
     def aws(self, *args):
-        out = run(["aws", *args, "--region", REGION, "--output", "json"], self.path, env=self.env).stdout
+        # AWS CLI v1 (here) sends SQS calls to SQS's own host unless told the
+        # endpoint on the command line.
+        endpoint = ["--endpoint-url", self.env["AWS_ENDPOINT_URL"]] if args[0] == "sqs" else []
+        out = run(["aws", *args, *endpoint, "--region", REGION, "--output", "json"], self.path,
+                  env=self.env).stdout
         return json.loads(out) if out.strip() else {}
 
     def clone(self, dst: Path) -> "Project":
@@ -63,6 +117,19 @@ class Project:
     def git_status(self) -> str:
         return run(["git", "status", "--porcelain"], self.path).stdout
 
+    def answers(self) -> dict:
+        """The recorded answers, with the trigger's own (batch size, schedule...)."""
+        return yaml.safe_load((self.path / ".copier-answers.yml").read_text())
+
+    def outputs(self, iac: str) -> dict:
+        """The deployment's outputs under their CloudFormation names."""
+        if iac == "terraform":
+            out = json.loads(run(["terraform", "-chdir=terraform", "output", "-json"], self.path,
+                                 env=self.env).stdout)
+            return {cfn: out[tf]["value"] for cfn, tf in OUTPUTS.items() if tf in out}
+        (stack,) = self.aws("cloudformation", "describe-stacks", "--stack-name", "hello-fn")["Stacks"]
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
 
 @pytest.fixture
 def project(render, tmp_path, moto):
@@ -70,7 +137,11 @@ def project(render, tmp_path, moto):
 
     def _make(answers) -> Project:
         path = tmp_path / "project"
-        shutil.copytree(render(answers).path, path, ignore=shutil.ignore_patterns("build", "target", ".git"))
+        source = render(answers).path
+        # The project without its build output and git folder (but with the
+        # build tasks in .config/mise/tasks/build).
+        shutil.copytree(source, path, ignore=lambda folder, names: [
+            n for n in names if n == ".git" or (Path(folder) == source and n in ("build", "target"))])
         run(["git", "init", "-q", "-b", "main"], path)
         run(["git", "add", "-A"], path)
         run(["git", "commit", "-q", "-m", "init"], path, env=GIT_IDENTITY)
@@ -110,19 +181,48 @@ def api_id(p: Project) -> str:
     return api["ApiId"]
 
 
-def identities(p: Project) -> dict:
+def queue_attributes(p: Project, url: str) -> dict:
+    return p.aws("sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All")["Attributes"]
+
+
+def identities(p: Project, answers: dict) -> dict:
     """Ids that change when a resource is replaced rather than updated."""
-    api = api_id(p)
     fn = p.aws("lambda", "get-function", "--function-name", "hello-fn")["Configuration"]
-    return {
-        "api": api,
-        "routes": sorted(r["RouteId"] for r in p.aws("apigatewayv2", "get-routes", "--api-id", api)["Items"]),
-        "integrations": sorted(i["IntegrationId"]
-                               for i in p.aws("apigatewayv2", "get-integrations", "--api-id", api)["Items"]),
+    ids = {
         "role": p.aws("iam", "get-role", "--role-name", fn["Role"].rsplit("/", 1)[1])["Role"]["RoleId"],
         "log_groups": sorted((g["logGroupName"], g["creationTime"])
                              for g in p.aws("logs", "describe-log-groups")["logGroups"]),
     }
+    trigger, outputs = answers["trigger"], p.outputs(answers["iac"])
+    if trigger == "http-api":
+        api = api_id(p)
+        ids.update(api=api, routes=sorted(r["RouteId"] for r in p.aws("apigatewayv2", "get-routes",
+                                                                       "--api-id", api)["Items"]),
+                   integrations=sorted(i["IntegrationId"] for i in p.aws("apigatewayv2", "get-integrations",
+                                                                         "--api-id", api)["Items"]))
+    elif trigger == "function-url":
+        url = p.aws("lambda", "get-function-url-config", "--function-name", "hello-fn")
+        ids["url"] = (url["FunctionUrl"], url["CreationTime"])
+    elif trigger == "sqs":
+        ids["queues"] = [(a["QueueArn"], a["CreatedTimestamp"]) for a in (
+            queue_attributes(p, outputs["QueueUrl"]), queue_attributes(p, outputs["DeadLetterQueueUrl"]))]
+        ids["mappings"] = [m["UUID"] for m in p.aws("lambda", "list-event-source-mappings", "--function-name",
+                                                    "hello-fn")["EventSourceMappings"]]
+    else:
+        schedule = p.aws("scheduler", "get-schedule", "--name", outputs["ScheduleName"])
+        ids["schedule"] = (schedule["Arn"], schedule["CreationDate"])
+        ids["dead_letters"] = queue_attributes(p, outputs["DeadLetterQueueUrl"])["CreatedTimestamp"]
+    return ids
+
+
+def policy_statements(p: Project, role: str) -> list:
+    """The statements of a role's inline policies; it has no managed ones."""
+    assert p.aws("iam", "list-attached-role-policies", "--role-name", role)["AttachedPolicies"] == []
+    statements = []
+    for name in p.aws("iam", "list-role-policies", "--role-name", role)["PolicyNames"]:
+        document = p.aws("iam", "get-role-policy", "--role-name", role, "--policy-name", name)["PolicyDocument"]
+        statements += document["Statement"]
+    return statements
 
 
 def assert_deployed(p: Project, answers: dict, image: str) -> None:
@@ -134,20 +234,29 @@ def assert_deployed(p: Project, answers: dict, image: str) -> None:
     assert (fn["MemorySize"], fn["Timeout"]) == (DEFAULT["memory_size"], DEFAULT["timeout"]), fn
     assert fn["TracingConfig"] == {"Mode": "Active"}
 
-    # The execution role: its own log group and X-Ray, nothing managed.
-    role = fn["Role"].rsplit("/", 1)[1]
-    assert p.aws("iam", "list-attached-role-policies", "--role-name", role)["AttachedPolicies"] == []
-    statements = []
-    for name in p.aws("iam", "list-role-policies", "--role-name", role)["PolicyNames"]:
-        document = p.aws("iam", "get-role-policy", "--role-name", role, "--policy-name", name)["PolicyDocument"]
-        statements += document["Statement"]
-    assert role_permissions(statements) == {
-        ("logs:CreateLogStream", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/hello-fn:*"),
-        ("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/hello-fn:*"),
-        ("xray:PutTelemetryRecords", "*"),
-        ("xray:PutTraceSegments", "*"),
-    }
+    # The execution role: its own log group and X-Ray, and what the trigger
+    # needs on the trigger's own resources; nothing managed.
+    own_logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/hello-fn:*"
+    expected = {("logs:CreateLogStream", own_logs), ("logs:PutLogEvents", own_logs),
+                ("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*")}
+    trigger, outputs = answers["trigger"], p.outputs(answers["iac"])
+    if trigger == "sqs":
+        queue = queue_attributes(p, outputs["QueueUrl"])["QueueArn"]
+        expected |= {(a, queue) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}
+    elif trigger == "schedule":
+        expected.add(("sqs:SendMessage", queue_attributes(p, outputs["DeadLetterQueueUrl"])["QueueArn"]))
+    assert role_permissions(policy_statements(p, fn["Role"].rsplit("/", 1)[1])) == expected
 
+    groups = p.aws("logs", "describe-log-groups")["logGroups"]
+    assert "/aws/lambda/hello-fn" in {g["logGroupName"] for g in groups}, groups
+    assert all(g.get("retentionInDays") == DEFAULT["log_retention_days"] for g in groups), groups
+    # The HTTP API has an access log besides the function's log.
+    assert len(groups) == (2 if trigger == "http-api" else 1), groups
+    {"http-api": assert_http_api, "function-url": assert_function_url, "sqs": assert_queue,
+     "schedule": assert_schedule}[trigger](p, p.answers(), fn, outputs)
+
+
+def assert_http_api(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
     api = api_id(p)
     routes = p.aws("apigatewayv2", "get-routes", "--api-id", api)["Items"]
     assert sorted(r["RouteKey"] for r in routes) == ROUTES
@@ -169,11 +278,91 @@ def assert_deployed(p: Project, answers: dict, image: str) -> None:
     assert [s.rsplit("/", 1)[1] for s in sources] == ["goodbye", "hello"], sources
     assert all(s["Principal"] == {"Service": "apigateway.amazonaws.com"} for s in policy["Statement"])
 
-    # The function's and the access log group, both with the answered retention.
     groups = p.aws("logs", "describe-log-groups")["logGroups"]
-    assert len(groups) == 2 and "/aws/lambda/hello-fn" in {g["logGroupName"] for g in groups}, groups
-    assert all(g.get("retentionInDays") == DEFAULT["log_retention_days"] for g in groups), groups
     assert stage["AccessLogSettings"]["DestinationArn"].rstrip(":*") in {g["arn"].rstrip(":*") for g in groups}
+
+
+def function_policy(p: Project) -> list:
+    """The function's resource policy statements ([] without one)."""
+    got = run(["aws", "lambda", "get-policy", "--function-name", "hello-fn", "--region", REGION,
+               "--output", "json"], p.path, env=p.env, check=False)
+    if got.returncode != 0:
+        assert "ResourceNotFoundException" in got.stderr, got.stderr
+        return []
+    return json.loads(json.loads(got.stdout)["Policy"])["Statement"]
+
+
+def assert_function_url(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
+    url = p.aws("lambda", "get-function-url-config", "--function-name", "hello-fn")
+    assert url["AuthType"] == answers["function_url_auth"]
+    assert url["FunctionUrl"].rstrip("/") == outputs["FunctionUrl"].rstrip("/")
+    assert re.fullmatch(rf"https://[0-9a-z]+\.lambda-url\.{REGION}\.on\.aws/?", outputs["FunctionUrl"])
+    assert url.get("InvokeMode", "BUFFERED").upper() == "BUFFERED"
+    public = [s for s in function_policy(p) if s["Principal"] in ("*", {"AWS": "*"})]
+    if answers["function_url_auth"] == "AWS_IAM":
+        assert public == [], "with AWS_IAM only signed callers get in: no public permission"
+    else:
+        # AuthType NONE: the URL is public, and only through the URL.
+        conditions = [s.get("Condition", {}) for s in public]
+        assert public and all(c.get("StringEquals", {}).get("lambda:FunctionUrlAuthType") == "NONE"
+                              or c.get("Bool", {}).get("lambda:InvokedViaFunctionUrl") == "true"
+                              for c in conditions), public
+
+
+def assert_queue(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
+    queue = queue_attributes(p, outputs["QueueUrl"])
+    dead_letters = queue_attributes(p, outputs["DeadLetterQueueUrl"])
+    for attributes in (queue, dead_letters):
+        # Encrypted at rest (SSE-SQS or a KMS key), and only over TLS.
+        assert attributes.get("SqsManagedSseEnabled") == "true" or attributes.get("KmsMasterKeyId"), attributes
+        (statement,) = json.loads(attributes["Policy"])["Statement"]
+        assert (statement["Effect"], statement["Condition"]) == (
+            "Deny", {"Bool": {"aws:SecureTransport": "false"}}), statement
+    redrive = json.loads(queue["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == dead_letters["QueueArn"]
+    assert int(redrive["maxReceiveCount"]) == 5
+    # AWS's guidance: at least six times the function's timeout (plus the
+    # batching window), so a batch is not retried while it still runs.
+    assert int(queue["VisibilityTimeout"]) >= 6 * fn["Timeout"] + answers["sqs_batching_window"], queue
+    # The dead letters are kept as long as SQS allows: 14 days.
+    assert dead_letters["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+
+    (mapping,) = p.aws("lambda", "list-event-source-mappings", "--function-name", "hello-fn")["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == queue["QueueArn"]
+    assert mapping["FunctionArn"] == fn["FunctionArn"]
+    assert mapping["State"] == "Enabled"
+    assert mapping["BatchSize"] == answers["sqs_batch_size"]
+    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == answers["sqs_batching_window"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def assert_schedule(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
+    schedule = p.aws("scheduler", "get-schedule", "--name", outputs["ScheduleName"])
+    dead_letters = queue_attributes(p, outputs["DeadLetterQueueUrl"])
+    assert schedule["ScheduleExpression"] == answers["schedule_expression"]
+    assert schedule["State"] == "ENABLED"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = schedule["Target"]
+    assert target["Arn"] == fn["FunctionArn"]
+    assert target["DeadLetterConfig"] == {"Arn": dead_letters["QueueArn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1, target
+    # What the schedule sends: EventBridge's Scheduled Event, filled in by
+    # the scheduler's context attributes.
+    event = json.loads(target["Input"])
+    assert event == {"version": "0", "id": "<aws.scheduler.execution-id>", "detail-type": "Scheduled Event",
+                     "source": "aws.scheduler", "account": ACCOUNT, "time": "<aws.scheduler.scheduled-time>",
+                     "region": REGION, "resources": ["<aws.scheduler.schedule-arn>"], "detail": {}}, event
+    # The scheduler's role may invoke this function and dead-letter to this queue.
+    role = target["RoleArn"].rsplit("/", 1)[1]
+    assert role_permissions(policy_statements(p, role)) == {
+        ("lambda:InvokeFunction", fn["FunctionArn"]), ("sqs:SendMessage", dead_letters["QueueArn"])}
+
+    # The schedule invokes asynchronously: Lambda retries a failed run, then
+    # sends it to the same dead-letter queue.
+    config = p.aws("lambda", "get-function-event-invoke-config", "--function-name", "hello-fn")
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == dead_letters["QueueArn"]
+    assert 0 <= config["MaximumRetryAttempts"] <= 2
+    assert dead_letters.get("SqsManagedSseEnabled") == "true" or dead_letters.get("KmsMasterKeyId"), dead_letters
 
 
 def role_permissions(statements: list) -> set:
@@ -189,7 +378,10 @@ def role_permissions(statements: list) -> set:
 
 def assert_only_the_repository_is_left(p: Project, answers: dict) -> None:
     assert p.aws("lambda", "list-functions")["Functions"] == []
+    assert p.aws("lambda", "list-event-source-mappings")["EventSourceMappings"] == []
     assert p.aws("apigatewayv2", "get-apis")["Items"] == []
+    assert p.aws("sqs", "list-queues").get("QueueUrls", []) == []
+    assert p.aws("scheduler", "list-schedules")["Schedules"] == []
     assert p.aws("logs", "describe-log-groups")["logGroups"] == []
     assert p.aws("iam", "list-roles")["Roles"] == []
     assert p.aws("iam", "list-policies", "--scope", "Local")["Policies"] == []
@@ -232,10 +424,152 @@ def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
                                          "log_group": "${aws_cloudwatch_log_group.lambda.name}"}]
 
 
+# --- invoke:remote, as far as this machine can serve it -----------------------
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Stands in for a Function URL's HTTPS endpoint (moto serves none): records
+    each request and answers 200."""
+
+    requests: list = []
+
+    def do_GET(self):
+        self.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers.items())})
+        body = b'{"recorded": true}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def recording_endpoint(tmp_path: Path):
+    """An HTTPS server on 127.0.0.1 with a throwaway certificate; yields its port."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-keyout", str(key), "-out", str(cert)], tmp_path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+
+
+def assert_signed_for_lambda(request: dict, url: str) -> None:
+    """The request carries a valid SigV4 signature for the lambda service in
+    REGION, by moto's test credentials: recomputed here with botocore."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    match = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=testing/(\d{8})/" + REGION +
+                         r"/lambda/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})",
+                         headers.get("authorization", ""))
+    assert match, headers
+    day, signed, signature = match.groups()
+    assert headers["x-amz-date"].startswith(day)
+    aws_request = AWSRequest(method=request["method"], url=f"https://{url.split('/')[2]}{request['path']}",
+                             headers={h: headers[h] for h in signed.split(";")})
+    aws_request.context["timestamp"] = headers["x-amz-date"]
+    auth = SigV4Auth(Credentials("testing", "testing"), "lambda", REGION)
+    canonical = auth.canonical_request(aws_request)
+    assert auth.signature(auth.string_to_sign(aws_request, canonical), aws_request) == signature, canonical
+
+
+@pytest.fixture
+def function_emulator(tmp_path):
+    """Starts the project's own handler under the emulator, where moto_cfn
+    sends the invocations of the deployed (image) function; yields its log."""
+    procs = []
+
+    def _start(p: Project) -> Path:
+        log = tmp_path / "function.log"
+        env = {**os.environ, **p.env, "PATH": f"{Path(rie_path()).parent}{os.pathsep}{p.env['PATH']}"}
+        out = open(log, "w")
+        proc = subprocess.Popen(["mise", "run", "start:native", "--port", str(EMULATOR_PORT)], cwd=p.path,
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append((proc, out))
+        wait_for_port(EMULATOR_PORT, proc, timeout=600)
+        return log
+
+    yield _start
+    for proc, out in procs:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        out.close()
+
+
+def call_function_url(p: Project, iac: str, tmp_path: Path) -> tuple[dict, str]:
+    """`mise run invoke:remote goodbye --name Chris` with the task's real curl
+    connected to the recording endpoint instead of the URL's host (trusting
+    its throwaway certificate); the request it received, and the URL."""
+    url = p.outputs(iac)["FunctionUrl"]
+    bin_dir = tmp_path / "curl-bin"
+    bin_dir.mkdir()
+    with recording_endpoint(tmp_path) as port:
+        curl = bin_dir / "curl"
+        curl.write_text(f'#!/bin/sh\nexec {shutil.which("curl")} --insecure --connect-to ::127.0.0.1:{port} "$@"\n')
+        curl.chmod(0o755)
+        Recorder.requests = []
+        env = {**p.env, "PATH": f"{bin_dir}{os.pathsep}{p.env['PATH']}"}
+        out = run(["mise", "run", "invoke:remote", "goodbye", "--name", "Chris"], p.path, env=env).stdout
+    assert json.loads(out) == {"recorded": True}, "the endpoint's answer is printed"
+    (request,) = Recorder.requests
+    assert request["path"] == "/goodbye?name=Chris"
+    assert request["headers"]["Host"] == url.split("/")[2]
+    return request, url
+
+
+def invoke_remote(p: Project, answers: dict, tmp_path: Path, deployed: dict, start_function) -> None:
+    trigger = answers["trigger"]
+    if trigger == "http-api":
+        # moto serves no execute-api endpoint: the call reaches curl with the
+        # deployed API's URL and fails there.
+        invoked = p.mise("invoke:remote", check=False)
+        assert invoked.returncode != 0
+        assert f"{deployed['api']}.execute-api.{REGION}.amazonaws.com" in invoked.stderr, invoked.stderr
+    elif trigger == "function-url":
+        request, url = call_function_url(p, answers["iac"], tmp_path)
+        if p.answers()["function_url_auth"] == "AWS_IAM":
+            assert_signed_for_lambda(request, url)
+        else:
+            assert "Authorization" not in request["headers"]
+    elif trigger == "sqs":
+        log = start_function(p)
+        sent = p.mise("invoke:remote", "--name", "Chris")
+        assert re.fullmatch(r"[0-9a-f-]{36}", json.loads(sent.stdout)["MessageId"])
+        dead_letters = p.outputs(answers["iac"])["DeadLetterQueueUrl"]
+        assert f"--queue-url {dead_letters}" in sent.stderr, "it says where failed messages go"
+        # moto's event source mapping delivered it to the handler, which
+        # logged it; the batch succeeded, so the queue is empty.
+        assert "Hello, Chris" in log.read_text(), log.read_text()
+        queue = queue_attributes(p, p.outputs(answers["iac"])["QueueUrl"])
+        assert (queue["ApproximateNumberOfMessages"], queue["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+    else:
+        log = start_function(p)
+        cases = {c["event"]: c for c in cases_for(answers)}
+        out = p.mise("invoke:remote").stdout  # the sample Scheduled Event
+        assert_case(cases["scheduled.json"], json.loads(out.strip().splitlines()[0]))
+        assert all(line in log.read_text() for line in cases["scheduled.json"]["logs"]), log.read_text()
+        failed = p.mise("invoke:remote", "not-scheduled", check=False)
+        assert failed.returncode != 0
+        assert_case(cases["not-scheduled.json"], json.loads(failed.stdout.strip().splitlines()[0]))
+        assert "the function failed (Unhandled)" in failed.stderr, failed.stderr
+
+
 # --- The test -----------------------------------------------------------------
 
-@pytest.mark.parametrize("answers", params(ONE_PER_IAC))
-def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers):
+@pytest.mark.parametrize("answers", params(DEPLOYS))
+def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_path, function_emulator):
     iac = answers["iac"]
     p = project(answers)
     p.mise("publish")
@@ -244,7 +578,7 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers):
     first = p.mise("deploy")
     assert_deployed(p, answers, image)
     assert_json_logs_to_own_group(p, iac)
-    deployed = identities(p)
+    deployed = identities(p, answers)
 
     # A second deploy of the same digest replaces nothing. For Terraform it
     # runs from a fresh clone (a CI runner's): the state is remote, so the
@@ -254,10 +588,10 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers):
     if iac == "terraform":
         assert "reusing it" in again.mise("publish").stdout
     second = again.mise("deploy")
-    assert identities(p) == deployed
+    assert identities(p, answers) == deployed
     output = second.stdout + second.stderr
     if iac == "terraform":
-        assert "Resources: 1 imported, 14 added, 0 changed, 0 destroyed." in first.stdout
+        assert re.search(r"Resources: 1 imported, \d+ added, 0 changed, 0 destroyed\.", first.stdout), first.stdout
         # moto returns no LoggingConfig and an empty ImageConfig, so the
         # provider updates the function in place; nothing is added or replaced.
         assert "Resources: 0 added, 1 changed, 0 destroyed." in output, output
@@ -285,15 +619,21 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers):
         objects = p.aws("s3api", "list-objects-v2", "--bucket", bucket)["Contents"]
         assert [o["Key"] for o in objects] == ["hello-fn/terraform.tfstate"]
 
-    # moto serves no execute-api endpoint: the call reaches curl with the
-    # deployed API's URL and fails there.
-    invoked = p.mise("invoke:remote", check=False)
-    assert invoked.returncode != 0
-    assert f"{deployed['api']}.execute-api.{REGION}.amazonaws.com" in invoked.stderr, invoked.stderr
+    invoke_remote(p, answers, tmp_path, deployed, function_emulator)
+    assert p.git_status() == ""
 
     p.mise("destroy")
     assert_only_the_repository_is_left(p, answers)
     assert p.git_status() == "", "a publish-deploy-destroy cycle leaves the tree clean"
+
+    # With nothing deployed, invoke:remote names the output it looked for.
+    gone = p.mise("invoke:remote", check=False)
+    output = {"http-api": "HelloUrl/GoodbyeUrl", "function-url": "FunctionUrl", "sqs": "QueueUrl",
+              "schedule": "ScheduleName"}[answers["trigger"]]
+    if iac == "terraform":
+        output = {"HelloUrl/GoodbyeUrl": "hello_url/goodbye_url", **OUTPUTS}[output]
+    assert gone.returncode != 0
+    assert f"(stack output {output}); run 'mise run deploy' first" in gone.stderr, gone.stderr
 
     # With nothing deployed, destroy still succeeds; --repository deletes the
     # repository and its images too.
@@ -301,3 +641,18 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers):
     assert p.aws("ecr", "describe-repositories")["repositories"] == []
     assert not (p.path / "build" / "published-image").exists()
     assert p.git_status() == ""
+
+
+def test_invoke_remote_calls_a_public_function_url_unsigned(project, tmp_path):
+    """AuthType NONE (not among the deploys above): the task sends a plain
+    request. The stack is a stand-in holding only the FunctionUrl output that
+    invoke:remote reads (moto serves no Function URL endpoint anyway)."""
+    answers = next(c for c in DEPLOYS if c["trigger"] == "function-url")
+    p = project({**answers, "iac": "sam", "function_url_auth": "NONE"})
+    assert p.answers()["function_url_auth"] == "NONE"
+    url = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-2.on.aws/"
+    template = {"Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"FunctionUrl": {"Value": url}}}
+    p.aws("cloudformation", "create-stack", "--stack-name", "hello-fn", "--template-body", json.dumps(template))
+    request, _ = call_function_url(p, "sam", tmp_path)
+    assert not {"authorization", "x-amz-date", "x-amz-security-token"} & {h.lower() for h in request["headers"]}

@@ -1,6 +1,7 @@
 """Build every distinct image (language, architecture, base image) with the
-generated `mise run build`, and invoke it with the shared cases through the
-generated `mise run start`: the emulator inside provided:al2023, or one
+generated `mise run build`, every trigger's handler in at least one image of
+each language (images_over_triggers says how), and invoke it with the
+trigger's shared cases through the generated `mise run start`: the emulator inside provided:al2023, or one
 mounted into a scratch image; arm64 images run under qemu-user (binfmt_misc,
 registered by script/bootstrap).
 
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import GOARCH, assert_cases, free_port, images, mise_env, params, run, wait_for_port
+from conftest import (GOARCH, LANGUAGES, MATRIX, assert_cases, choice_values, free_port, images, mise_env,
+                      params, run, wait_for_port)
 
 ENGINE = standin_images.engine()
 PROBLEM = standin_images.podman_problem() if ENGINE == "podman" else ""
@@ -29,6 +31,29 @@ pytestmark = pytest.mark.skipif(bool(PROBLEM), reason=PROBLEM)
 
 # What the smallest images must stay under, compressed: scratch Go < 5 MB, Rust < 3 MB.
 SCRATCH_LIMIT = {"go": 5_000_000, "rust": 3_000_000}
+
+
+def images_over_triggers() -> list[dict]:
+    """Every distinct image (conftest's images(): language x architecture x
+    base image), with the triggers turned across each language's images.
+
+    The trigger changes only the handler inside the image, so it rides along:
+    a language's images take copier.yml's triggers in turn (image i gets
+    trigger i mod 4), and a language with fewer images than triggers (custom
+    has two) builds its images again, in the same order, until every trigger
+    has been built into an image of that language once. Go: 4 images, 4
+    triggers; custom: 4 builds of its 2 images; Rust: 4, of which this machine
+    builds only x86_64 on provided.al2023 (see rust_target_missing)."""
+    triggers = choice_values("trigger")
+    rows = []
+    for language in LANGUAGES:
+        own = [c for c in images() if c["language"] == language]
+        for i in range(max(len(own), len(triggers))):
+            image = {q: own[i % len(own)][q] for q in ("language", "architecture", "base_image")}
+            trigger = triggers[i % len(triggers)]
+            rows.append(next(c for c in MATRIX if c["trigger"] == trigger and all(
+                c[q] == v for q, v in image.items())))
+    return rows
 
 
 def engine_env() -> dict:
@@ -66,7 +91,7 @@ def image_architecture(tag: str, env: dict) -> str:
     return run([ENGINE, "image", "inspect", "--format", "{{.Architecture}}", tag], Path("/"), env=env).stdout.strip()
 
 
-@pytest.mark.parametrize("answers", params(images()))
+@pytest.mark.parametrize("answers", params(images_over_triggers()))
 def test_image_builds_and_answers_through_mise_start(render, answers, tmp_path):
     missing = rust_target_missing(answers) or emulation_missing(answers)
     if missing:
