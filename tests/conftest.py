@@ -377,15 +377,17 @@ def bootstrap_builder(render, env_for):
 
     def _build(answers):
         project = render(answers).path
-        bootstrap = project / "build" / "bootstrap"
+        build = project / "build"
         key = (build_inputs_digest(project), answers["architecture"])
         if key not in built:
             env = env_for(answers["architecture"])
             run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
-            built[key] = bootstrap
-        elif not bootstrap.exists():
-            bootstrap.parent.mkdir(exist_ok=True)
-            shutil.copy2(built[key], bootstrap)
+            # What the build script wrote: the bootstrap, and the custom runtime's function.sh.
+            built[key] = [f for f in build.iterdir() if f.is_file() and f.suffix != ".log"]
+        elif not (build / "bootstrap").exists():
+            build.mkdir(exist_ok=True)
+            for output in built[key]:
+                shutil.copy2(output, build / output.name)
         return project
 
     return _build
