@@ -107,7 +107,7 @@ def params(combos, marks_for=None):
 #   distinct set of answers to the questions that change what it checks, and
 #   leaves the others at copier.yml's defaults: one_per(*those questions).
 #   Compiling, unit tests and the emulator (test_go, test_rust, test_custom):
-#   language x trigger x architecture, language_arch_pairs(). IaC validation
+#   language x trigger x architecture, code_combinations(). IaC validation
 #   (test_iac): iac x trigger. Images (test_images): language x architecture
 #   x base image, images(), the trigger riding along.
 # - Where one_per's product is too slow for the suite's budget (well under 15
@@ -156,7 +156,7 @@ def pairwise(*questions) -> list[dict]:
     return cover(*itertools.combinations(questions, 2))
 
 
-def language_arch_pairs() -> list[dict]:
+def code_combinations() -> list[dict]:
     """One combination per language, trigger and architecture, on the default
     base image: what compiling and running the code needs (the IaC does not
     change the code)."""

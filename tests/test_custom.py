@@ -32,11 +32,11 @@ import pytest
 
 import standin_images
 from conftest import (CASES, GOARCH, HOST_ARCH, MATRIX, assert_case, assert_cases, bootstrap_builder, emulator,
-                      event_kind, free_port, language_arch_pairs, params, run)
+                      event_kind, free_port, code_combinations, params, run)
 
 CUSTOM = [c for c in MATRIX if c["language"] == "custom"]
 # One project per trigger and architecture, and one per trigger.
-CUSTOM_PAIRS = [c for c in language_arch_pairs() if c["language"] == "custom"]
+CUSTOM_PAIRS = [c for c in code_combinations() if c["language"] == "custom"]
 PER_TRIGGER = [c for c in CUSTOM_PAIRS if c["architecture"] == CUSTOM_PAIRS[0]["architecture"]]
 PER_KIND = [c for i, c in enumerate(PER_TRIGGER)
             if event_kind(c["trigger"]) not in {event_kind(d["trigger"]) for d in PER_TRIGGER[:i]}]

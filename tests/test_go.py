@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import (ELF_MACHINE, GOARCH, HOST_ARCH, assert_cases, bootstrap_builder, elf_machine, emulator,
-                      language_arch_pairs, mise_env, params, rie_path, run)
+                      code_combinations, mise_env, params, rie_path, run)
 
-GO_PAIRS = [c for c in language_arch_pairs() if c["language"] == "go"]
+GO_PAIRS = [c for c in code_combinations() if c["language"] == "go"]
 GO_TRIGGERS = [c for c in GO_PAIRS if c["architecture"] == HOST_ARCH]
 
 

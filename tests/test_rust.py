@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, HOST_ARCH, assert_cases, bootstrap_builder, elf_machine,
-                      emulator, invoke, language_arch_pairs, params, run)
+                      emulator, invoke, code_combinations, params, run)
 
-RUST_PAIRS = [c for c in language_arch_pairs() if c["language"] == "rust"]
+RUST_PAIRS = [c for c in code_combinations() if c["language"] == "rust"]
 RUST_TRIGGERS = [c for c in RUST_PAIRS if c["architecture"] == HOST_ARCH]
 TRIPLE = {"x86_64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
 # The glibc of provided:al2023: what the Dockerfile's build stage links against.
