@@ -93,8 +93,11 @@ MATRIX = matrix()
 LANGUAGES = sorted({c["language"] for c in MATRIX})
 
 
-def params(combos, marks_for=None):
-    return [pytest.param(c, id=combo_id(c)) for c in combos]
+def params(combos, group: str | None = None):
+    """pytest params of these combinations, named by their answers; with a
+    group, each combination is an xdist group of its own (see SLOW_FIRST)."""
+    return [pytest.param(c, id=combo_id(c), marks=[pytest.mark.xdist_group(f"{group}-{combo_id(c)}")] * bool(group))
+            for c in combos]
 
 
 # Which combinations a test runs (README.md, "How the template is tested",
@@ -297,58 +300,102 @@ def copy_template(src: Path, dst: Path, answers: dict, compile_cache: bool = Tru
     return {q: a for q, a in worker._answers_to_remember().items() if not q.startswith("_")}
 
 
-@pytest.fixture(scope="session")
-def render(request, template_snapshot, tmp_path_factory):
-    """render(answers) -> Rendered; each distinct set of answers is rendered
-    once per session and shared by every test that needs it.
-
-    On the first call, every combination the session's selected tests take
-    as their `answers` parameter is rendered up front, in one process per
-    core: a render is some 0.9 s of CPU, mostly Jinja compiling the template,
-    and the matrix has 120 combinations. Other answers render when asked.
-    (Under pytest-xdist each worker renders what it is asked, as it goes.)
+class Renders:
+    """render(answers) -> Rendered: each distinct set of answers is rendered
+    once per process and shared by every test that needs it.
+    render.many(combinations) renders those not yet rendered at once, one
+    process per core: a render is some 0.9 s of CPU, mostly Jinja compiling
+    the template (the group fixture below uses it).
 
     The projects stay in pytest's temporary folder, which pytest prunes itself
     (it keeps the last three runs): deleting the matrix's thousands of files
     at the end of every run cost about 20 s on 2 cores."""
-    root = tmp_path_factory.mktemp("render")
-    cache: dict[str, Rendered | str] = {}
-    prerendered = []
 
-    def _dst() -> Path:
-        return root / f"{len(cache):03d}"
+    def __init__(self, template: Path, root: Path):
+        self.template, self.root = template, root
+        self.cache: dict[str, Rendered | str] = {}
 
-    def _prerender() -> None:
-        wanted = {}
-        for item in request.session.items:
-            answers = getattr(item, "callspec", None) and item.callspec.params.get("answers")
-            if isinstance(answers, dict) and "render" in item.fixturenames:
-                wanted.setdefault(json.dumps(answers, sort_keys=True), answers)
-        if len(wanted) < 4 or hasattr(request.config, "workerinput"):
-            return
+    def _store(self, key: str, dst: Path, recorded: dict | str) -> None:
+        self.cache[key] = recorded if isinstance(recorded, str) else Rendered(answers=recorded, path=dst)
+
+    def _dst(self) -> Path:
+        return self.root / f"{len(self.cache):03d}"
+
+    def many(self, combinations: list[dict]) -> None:
+        wanted = {json.dumps(a, sort_keys=True): a for a in combinations}
+        wanted = {k: a for k, a in wanted.items() if k not in self.cache}
+        if len(wanted) < 4:
+            return  # not worth starting processes: rendered when asked
         jobs = {}
         with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             for key, answers in wanted.items():
-                dst = _dst()
-                cache[key] = Rendered(answers=answers, path=dst)  # reserves dst; answers replaced below
-                jobs[key] = (dst, pool.submit(copy_template, template_snapshot, dst, answers))
+                dst = self._dst()
+                self.cache[key] = Rendered(answers=answers, path=dst)  # reserves dst; replaced below
+                jobs[key] = (dst, pool.submit(copy_template, self.template, dst, answers))
         for key, (dst, job) in jobs.items():
-            recorded = job.result()
-            cache[key] = recorded if isinstance(recorded, str) else Rendered(answers=recorded, path=dst)
+            self._store(key, dst, job.result())
 
-    def _render(answers: dict) -> Rendered:
-        if not prerendered:
-            prerendered.append(True)
-            _prerender()
+    def __call__(self, answers: dict) -> Rendered:
         key = json.dumps(answers, sort_keys=True)
-        if key not in cache:
-            dst = _dst()
-            recorded = copy_template(template_snapshot, dst, answers)
-            cache[key] = recorded if isinstance(recorded, str) else Rendered(answers=recorded, path=dst)
-        assert not isinstance(cache[key], str), cache[key]
-        return cache[key]
+        if key not in self.cache:
+            dst = self._dst()
+            self._store(key, dst, copy_template(self.template, dst, answers))
+        assert not isinstance(self.cache[key], str), self.cache[key]
+        return self.cache[key]
 
-    return _render
+
+@pytest.fixture(scope="session")
+def render(template_snapshot, tmp_path_factory) -> Renders:
+    return Renders(template_snapshot, tmp_path_factory.mktemp("render"))
+
+
+# --- Groups: both cores busy, shared work done once ------------------------------
+#
+# pytest.ini runs the suite on every core with pytest-xdist (--dist loadgroup):
+# a group's tests all run in one worker, in order, so what they share (a
+# module's fixtures, a rendered project, a build) is made once. A test's group
+# is its module's name unless it is marked @pytest.mark.xdist_group(name): the
+# checks of every rendered combination share one ("matrix"), so the 120 renders
+# happen once; each real deploy is a group of its own. Groups start in the
+# order of SLOW_FIRST, then the rest in file order: the long ones first, so
+# that no worker is left alone with a long group at the end of the run.
+SLOW_FIRST = ("deploy", "test_iac", "terraform", "test_images", "matrix", "test_rust", "test_mise_tasks",
+              "test_publish", "test_custom")
+
+
+def xdist_group(item: pytest.Item) -> str:
+    marks = [m.args[0] if m.args else m.kwargs["name"] for m in item.iter_markers("xdist_group")]
+    return marks[0] if marks else item.path.stem
+
+
+def slow_rank(group: str) -> int:
+    return next((i for i, prefix in enumerate(SLOW_FIRST) if group.startswith(prefix)), len(SLOW_FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    items.sort(key=lambda item: slow_rank(xdist_group(item)))  # stable: file order within a rank
+
+
+_rendered_groups: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _render_the_group_at_once(request):
+    """Before the first test of a group that renders, every combination the
+    group's tests take as their `answers` parameter is rendered at once, on
+    every core (the 120 of the matrix group in a minute on 2 cores)."""
+    group = xdist_group(request.node)
+    if "render" not in request.fixturenames or group in _rendered_groups:
+        return
+    _rendered_groups.add(group)
+    wanted = [item.callspec.params["answers"] for item in request.session.items
+              if xdist_group(item) == group and "render" in item.fixturenames
+              and isinstance(getattr(item, "callspec", None) and item.callspec.params.get("answers"), dict)]
+    request.getfixturevalue("render").many(wanted)
 
 
 # What scripts/build-bootstrap compiles, in any language. Projects whose

@@ -568,7 +568,7 @@ def invoke_remote(p: Project, answers: dict, tmp_path: Path, deployed: dict, sta
 
 # --- The test -----------------------------------------------------------------
 
-@pytest.mark.parametrize("answers", params(DEPLOYS))
+@pytest.mark.parametrize("answers", params(DEPLOYS, group="deploy"))
 def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_path, function_emulator):
     iac = answers["iac"]
     p = project(answers)

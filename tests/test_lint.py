@@ -8,6 +8,9 @@ import pytest
 
 from conftest import MATRIX, ROOT, params, run
 
+# Checks of every combination: one xdist group, whose renders happen once (conftest).
+pytestmark = pytest.mark.xdist_group("matrix")
+
 
 def shell_scripts(project):
     for f in sorted(project.rglob("*")):

@@ -10,6 +10,9 @@ import yaml
 
 from conftest import COPIER, GOARCH, MATRIX, ROOT, cases_for, choice_values, combo_id, one_per, params, run
 
+# Checks of every combination: one xdist group, whose renders happen once (conftest).
+pytestmark = pytest.mark.xdist_group("matrix")
+
 # Jinja that survived rendering. GitHub Actions' own ${{ }} is not Jinja.
 # The shell's ${#var} (a length) is not Jinja either.
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}|(?<!\$)\{#")

@@ -7,6 +7,9 @@ import yaml
 
 from conftest import GOARCH, MATRIX, ROOT, one_per, params, run
 
+# Checks of every combination: one xdist group, whose renders happen once (conftest).
+pytestmark = pytest.mark.xdist_group("matrix")
+
 
 def workflow(project, name):
     return yaml.safe_load((project / ".github" / "workflows" / name).read_text())
