@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import GIT_IDENTITY, ROOT, run
+from test_update import release, releases
 
 COPIER_PIN = re.search(r"^copier==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
 
@@ -85,8 +86,12 @@ def stock_machine(tmp_path):
 
 
 def clone_template(tmp_path: Path) -> Path:
+    """A clone with the release tags the published repository has, made on the
+    commits CHANGELOG.md names (a clone of main brings none)."""
     clone = tmp_path / "template"
-    run(["git", "clone", "-q", str(ROOT), str(clone)], tmp_path)
+    run(["git", "clone", "-q", "--no-tags", str(ROOT), str(clone)], tmp_path)
+    for tag, commit in releases().items():
+        release(clone, tag, "as CHANGELOG.md names it", commit=commit)
     return clone
 
 
@@ -105,10 +110,19 @@ def test_generate_verbatim_on_a_stock_python_then_copier_update(tmp_path, stock_
     # The defaults give a working project.
     run(["go", "test", "./..."], project)
 
-    # The README's update command for a project generated from HEAD, verbatim
-    # but its comment (the template has a release older than HEAD: v0.1.0).
-    (update,) = [line.split("#")[0].strip() for line in (ROOT / "README.md").read_text().splitlines()
-                 if line.startswith(generate.split(" copy ", 1)[0] + " update ") and "--vcs-ref=HEAD" in line]
+    # The README's update commands, verbatim but their comments.
+    updates = [line.split("#")[0].strip() for line in (ROOT / "README.md").read_text().splitlines()
+               if line.startswith(generate.split(" copy ", 1)[0] + " update ")]
+    # The project is newer than the newest release (HEAD is past its tag), so
+    # the plain update, to the newest release, is refused as the README says.
+    newest = next(iter(releases()))
+    assert re.search(rf"^_commit: {re.escape(newest)}-\d+-g[0-9a-f]+$", answers, re.M), answers
+    (plain,) = [u for u in updates if "--vcs-ref" not in u]
+    refused = run(["sh", "-c", plain], project, env=stock_machine, timeout=900, check=False)
+    assert refused.returncode != 0 and "Downgrades are not supported" in refused.stdout + refused.stderr
+    assert run(["git", "status", "--porcelain"], project).stdout == ""
+    # So a project generated from HEAD updates with --vcs-ref=HEAD.
+    (update,) = [u for u in updates if "--vcs-ref=HEAD" in u]
     # Nothing changed in the template: the update succeeds and changes nothing.
     run(["sh", "-c", update], project, env=stock_machine, timeout=900)
     assert run(["git", "status", "--porcelain"], project).stdout == ""

@@ -18,9 +18,10 @@ from pathlib import Path
 import copier
 import pytest
 import yaml
+from packaging.version import Version
 from plumbum import local
 
-from conftest import GIT_IDENTITY, MATRIX, run, snapshot_template
+from conftest import GIT_IDENTITY, MATRIX, ROOT, run, snapshot_template
 
 SAM_TEMPLATE = Path("template") / "{% if iac == 'sam' %}sam{% endif %}" / "template.yaml.jinja"
 README_TEMPLATE = Path("template") / "README.md.jinja"
@@ -70,11 +71,32 @@ def status(cwd: Path) -> str:
 snapshot = snapshot_template
 
 
-def release(repo: Path, version: str, why: str) -> None:
-    """Commit everything and tag it the way releases are tagged: annotated."""
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--allow-empty", "-m", why)
-    git(repo, "tag", "-a", version, "-m", f"Release {version}: {why}")
+def release(repo: Path, version: str, why: str, commit: str | None = None) -> None:
+    """Tag a release the way releases are tagged: annotated, on `commit` (as
+    CHANGELOG.md names it), or else on a new commit of everything."""
+    if commit is None:
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "--allow-empty", "-m", why)
+        commit = "HEAD"
+    git(repo, "tag", "-a", version, commit, "-m", f"Release {version}: {why}")
+
+
+# A release heading of CHANGELOG.md: "## v0.1.0 (2026-11-27, commit <40 hex>)".
+RELEASE_HEADING = re.compile(r"## (v\d+\.\d+\.\d+\S*) \((\d{4}-\d\d-\d\d), commit ([0-9a-f]{40})\)")
+
+
+def releases() -> dict[str, str]:
+    """{tag: commit} for each release in CHANGELOG.md, newest first: the one
+    place that says which commit a release is. Tests make their release tags
+    from it, in throwaway repositories, and never read this clone's tags."""
+    found = {}
+    for line in (ROOT / "CHANGELOG.md").read_text().splitlines():
+        if line.startswith("## v"):
+            match = RELEASE_HEADING.fullmatch(line)
+            assert match, f"CHANGELOG.md: a release heading without its date and full commit: {line!r}"
+            assert match[1] not in found, f"CHANGELOG.md lists {match[1]} twice"
+            found[match[1]] = match[3]
+    return found
 
 
 def edit(path: Path, old: str, new: str, count: int = 1) -> None:
@@ -298,3 +320,25 @@ def test_template_repo_is_tagged_like_a_release_line(template_repo):
     assert tags == ["v1.0.0", "v1.1.0"]
     for tag in tags:
         assert git(template_repo, "cat-file", "-t", tag).strip() == "tag"
+
+
+def test_changelog_names_each_release_by_a_commit_of_this_history():
+    """The commit CHANGELOG.md gives a release is one of this branch's, so the
+    tag made on it (here by the tests, or by hand when releasing) is that
+    release; the list is newest first, each commit after the one below it."""
+    tagged = releases()
+    assert "v0.1.0" in tagged, "CHANGELOG.md names no commit for v0.1.0"
+
+    def git_ok(*args: str) -> bool:
+        return run(["git", *args], ROOT, check=False).returncode == 0
+
+    for tag, commit in tagged.items():
+        assert git_ok("cat-file", "-e", f"{commit}^{{commit}}"), \
+            f"{tag}: no commit {commit} in this clone (shallow? it needs the branch's whole history)"
+        assert git_ok("merge-base", "--is-ancestor", commit, "HEAD"), f"{tag}: {commit} is not in HEAD's history"
+    versions = [Version(tag) for tag in tagged]
+    assert versions == sorted(versions, reverse=True), "CHANGELOG.md: releases not newest first"
+    commits = list(tagged.values())
+    for newer, older in zip(commits, commits[1:]):
+        assert newer != older and git_ok("merge-base", "--is-ancestor", older, newer), \
+            f"CHANGELOG.md: {older} is not before {newer}"

@@ -1,20 +1,18 @@
 """`copier update` and the trigger question.
 
 A project generated from the last release before the question existed
-(v0.1.0, a real tag of this repository) gets trigger=http-api on update and
-nothing else changes: it ends up exactly as a fresh copy of this working tree
-with the same answers. Changing the trigger on update replaces the trigger's
-IaC and sample events, and leaves the user's edited handler to the merge.
+(v0.1.0) gets trigger=http-api on update and nothing else changes: it ends up
+exactly as a fresh copy of this working tree with the same answers. Changing
+the trigger on update replaces the trigger's IaC and sample events, and leaves
+the user's edited handler to the merge.
 
-The throwaway template repository holds v0.1.0's template files, read from the
-tag with `git archive`, and then this working tree's, as its HEAD.
+The throwaway template repository is a clone of this one without its tags
+(clones of the branch have none): the test tags v0.1.0 itself, on the commit
+CHANGELOG.md names, and commits this working tree's template as its HEAD.
 """
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ import yaml
 from plumbum import local
 
 from conftest import GIT_IDENTITY, ROOT, TEMPLATE_PARTS, run, snapshot_template
-from test_update import answers, copy, git, release, status, update
+from test_update import answers, copy, git, release, releases, status, update
 
 # The last release before the trigger question.
 PRE_TRIGGER_RELEASE = "v0.1.0"
@@ -44,13 +42,6 @@ RELEASE_CHANGES = {"custom": ["Dockerfile", "README.md", "function.sh", "runtime
 pytestmark = pytest.mark.usefixtures("git_identity")
 
 
-def release_tree(tag: str) -> bytes | None:
-    """The template files of a tag of this repository, as a tar archive."""
-    proc = subprocess.run(["git", "archive", "--format=tar", tag, *TEMPLATE_PARTS],
-                          cwd=ROOT, capture_output=True)
-    return proc.stdout if proc.returncode == 0 else None
-
-
 def tree(project: Path) -> dict[str, bytes]:
     """The project's files, but the answers file's _commit and git's own."""
     files = {}
@@ -66,26 +57,28 @@ def tree(project: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def template_repo(tmp_path_factory) -> Path:
-    archive = release_tree(PRE_TRIGGER_RELEASE)
-    if archive is None:
-        pytest.skip(f"this clone has no tag {PRE_TRIGGER_RELEASE} (a shallow clone?): "
-                    f"`git fetch --tags` brings the release the update test starts from")
     repo = tmp_path_factory.mktemp("template") / "lambda-template"
-    repo.mkdir()
-    tarfile.open(fileobj=io.BytesIO(archive)).extractall(repo, filter="data")
+    # This repository's history, none of its tags: the tag is made here, on the
+    # commit CHANGELOG.md names, so every clone of the branch runs this test.
+    run(["git", "clone", "-q", "--no-tags", str(ROOT), str(repo)], repo.parent)
+    assert git(repo, "tag") == ""
     with local.env(**GIT_IDENTITY):
-        git(repo, "init", "-q", "-b", "main")
-        release(repo, PRE_TRIGGER_RELEASE, "The release before the trigger question")
+        release(repo, PRE_TRIGGER_RELEASE, "The release before the trigger question",
+                commit=releases()[PRE_TRIGGER_RELEASE])
+        # HEAD: this working tree's template, committed or not.
         current = snapshot_template(repo.parent / "current")
         for part in TEMPLATE_PARTS:
             run(["rm", "-rf", part], repo)
             run(["cp", "-a", str(current / part), part], repo)
         git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "This working tree")
+        git(repo, "commit", "-q", "--allow-empty", "-m", "This working tree")
     return repo
 
 
 def test_the_release_had_no_trigger_question(template_repo):
+    # The tag is on the commit CHANGELOG.md names, and that commit predates the question.
+    tagged = git(template_repo, "rev-parse", f"{PRE_TRIGGER_RELEASE}^{{commit}}").strip()
+    assert tagged == releases()[PRE_TRIGGER_RELEASE]
     old = yaml.safe_load(run(["git", "show", f"{PRE_TRIGGER_RELEASE}:copier.yml"], template_repo).stdout)
     new = yaml.safe_load((template_repo / "copier.yml").read_text())
     assert "trigger" not in old and "trigger" in new
