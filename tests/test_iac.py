@@ -528,17 +528,38 @@ def test_terraform_fmt(render, answers):
     run([binary, "fmt", "-check", "-recursive", "-diff"], render(answers).path / "terraform")
 
 
-@pytest.mark.parametrize("answers", iac_projects("terraform"))
-def test_terraform_validate_and_test(render, answers, tmp_path):
+@pytest.fixture(scope="module")
+def terraform_init(tmp_path_factory):
+    """work folder -> the same, initialised. `terraform init` copies the 700 MB
+    provider out of the mirror, so it runs once per lock file and the other
+    folders with that lock file link to its .terraform."""
     mirror = aws_provider_mirror()
     if mirror is None:
         pytest.skip("the Terraform AWS provider (hashicorp/aws) cannot be downloaded here "
                     "(the Terraform registry does not answer) and no local mirror was found "
                     "in TF_PLUGIN_DIR, /opt/tf-plugins or ~/.terraform.d/plugins")
-    work = tmp_path / "terraform"
+    initialised: dict[str, Path] = {}
+
+    def _init(work: Path) -> Path:
+        lock = (work / ".terraform.lock.hcl").read_text()
+        if lock not in initialised:
+            run([terraform_binary(), "init", "-backend=false", "-input=false", f"-plugin-dir={mirror}"], work)
+            initialised[lock] = work / ".terraform"
+        elif not (work / ".terraform").exists():
+            (work / ".terraform").symlink_to(initialised[lock])
+        return work
+
+    return _init
+
+
+@pytest.mark.xdist_group("terraform")
+@pytest.mark.parametrize("answers", iac_projects("terraform"))
+def test_terraform_validate_and_test(render, answers, tmp_path_factory, terraform_init):
+    # Kept for the module's lifetime: later folders link to the first's .terraform.
+    work = tmp_path_factory.mktemp("terraform") / "terraform"
     shutil.copytree(render(answers).path / "terraform", work)
+    terraform_init(work)
     binary = terraform_binary()
-    run([binary, "init", "-backend=false", "-input=false", f"-plugin-dir={mirror}"], work)
     run([binary, "validate"], work)
     result = run([binary, "test", "-test-directory=tftest", "-no-color"], work)
     assert "0 failed" in result.stdout or "Success!" in result.stdout, result.stdout
