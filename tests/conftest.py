@@ -159,6 +159,9 @@ def pairwise(*questions) -> list[dict]:
     return cover(*itertools.combinations(questions, 2))
 
 
+FAST = cover(("language",), ("iac",))
+
+
 def code_combinations() -> list[dict]:
     """One combination per language, trigger and architecture, on the default
     base image: what compiling and running the code needs (the IaC does not
@@ -372,8 +375,27 @@ def slow_rank(group: str) -> int:
     return next((i for i, prefix in enumerate(SLOW_FIRST) if group.startswith(prefix)), len(SLOW_FIRST))
 
 
+# `script/test --fast`: for local work, only the tests of one combination per
+# language and per IaC tool (cover() picks 3, copier.yml's defaults elsewhere),
+# and the tests that take no combination. CI runs everything.
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true",
+                     help="only one combination per language and per IaC tool (the full suite is CI's)")
+
+
+def fast_combination(item: pytest.Item) -> bool:
+    answers = getattr(item, "callspec", None) and item.callspec.params.get("answers")
+    if not isinstance(answers, dict):
+        return True
+    return any(all(answers.get(q, c[q]) == c[q] for q in MATRIX_QUESTIONS) for c in FAST)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("fast"):
+        deselected = [item for item in items if not fast_combination(item)]
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if fast_combination(item)]
     for item in items:
         if not any(item.iter_markers("xdist_group")):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
