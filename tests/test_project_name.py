@@ -20,7 +20,7 @@ import copier
 import pytest
 import yaml
 
-from conftest import COPIER, snapshot_template
+from conftest import COPIER, copier_jinja_env, snapshot_template
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> str:
@@ -103,16 +103,62 @@ def drive_with_enter(cmd: list[str], cwd: Path, env: dict, timeout: float = 240)
     return returncode, shown.decode(errors="replace")
 
 
-def test_interactive_copy_into_my_function_asks_every_question_and_finishes(template, tmp_path, git_identity):
+# The questions whose answer is a number: their type is int when asked in a
+# terminal (copier.yml says why), so the prompt shows the default as digits.
+NUMBER_QUESTIONS = [q for q, spec in COPIER.items()
+                    if isinstance(spec, dict) and "'int'" in str(spec.get("type", ""))]
+
+
+def screen_lines(shown: str) -> list[str]:
+    """What a terminal showed, as stripped lines: escape sequences dropped, and
+    a new line at each question's mark (a prompt redraws over the line before)."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    return [line.strip() for line in re.split(r"[\r\n]+|(?=🎤)", text) if line.strip()]
+
+
+def rendered_help(question: str, answers: dict) -> str:
+    return copier_jinja_env().from_string(COPIER[question]["help"]).render(**answers)
+
+
+def test_number_questions_are_int_when_asked_and_yaml_when_given():
+    for question in NUMBER_QUESTIONS:
+        kind = copier_jinja_env().from_string(COPIER[question]["type"])
+        assert kind.render(_copier_conf={"defaults": False, "data": {}}) == "int"
+        assert kind.render(_copier_conf={"defaults": True, "data": {}}) == "yaml"
+        assert kind.render(_copier_conf={"defaults": False, "data": {question: "256"}}) == "yaml"
+    assert {"memory_size", "timeout", "sqs_batch_size", "sqs_batching_window"} <= set(NUMBER_QUESTIONS)
+
+
+@pytest.mark.parametrize("data", [{}, {"trigger": "sqs"}], ids=["defaults", "sqs"])
+def test_interactive_copy_into_my_function_asks_every_question_and_finishes(template, tmp_path, git_identity, data):
     env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
-    cmd = [sys.executable, "-m", "copier", "copy", "--trust", template, "my_function"]
+    given = [f"--data={name}={value}" for name, value in data.items()]
+    cmd = [sys.executable, "-m", "copier", "copy", "--trust", *given, template, "my_function"]
     returncode, shown = drive_with_enter(cmd, tmp_path, env)
     assert "Traceback" not in shown, shown
     assert returncode == 0, shown
     # It asked the first question, showing the valid default, and went on to the last.
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     assert COPIER["project_name"]["help"] in text and "my-function" in text, text
-    assert COPIER["log_retention_days"]["help"] in text, text
     answers = yaml.safe_load((tmp_path / "my_function" / ".copier-answers.yml").read_text())
+    assert rendered_help("log_retention_days", answers) in text, text
     assert answers["project_name"] == "my-function"
     assert answers["language"] == COPIER["language"]["default"]
+
+    # Each number question asked shows its default's digits under its help
+    # line, and no line holds YAML's document-end marker "..." instead.
+    lines = screen_lines(shown)
+    assert "..." not in lines, text
+    asked = [q for q in NUMBER_QUESTIONS if q in answers]
+    assert {"memory_size", "timeout"} <= set(asked)
+    assert ("sqs_batch_size" in asked) == ("sqs_batching_window" in asked) == (answers["trigger"] == "sqs")
+    for question in asked:
+        value = answers[question]
+        assert type(value) is int, (question, value)
+        help_line = rendered_help(question, answers)
+        shown_at = [i for i, line in enumerate(lines) if line.endswith(help_line)]
+        assert shown_at, (help_line, lines)
+        for i in shown_at:
+            assert re.match(rf"{value}(?!\d)", lines[i + 1]), (question, lines[i : i + 3])
+    for question in ("memory_size", "timeout"):
+        assert answers[question] == COPIER[question]["default"]
