@@ -129,6 +129,12 @@ def test_number_questions_are_int_when_asked_and_yaml_when_given():
     assert {"memory_size", "timeout", "sqs_batch_size", "sqs_batching_window"} <= set(NUMBER_QUESTIONS)
 
 
+@pytest.mark.parametrize("question", NUMBER_QUESTIONS)
+def test_a_number_questions_help_states_the_validators_range(question):
+    low, high = re.search(r"between (\d+) and (\d+)", COPIER[question]["validator"]).groups()
+    assert f"{low}-{high}" in COPIER[question]["help"]
+
+
 @pytest.mark.parametrize("data", [{}, {"trigger": "sqs"}], ids=["defaults", "sqs"])
 def test_interactive_copy_into_my_function_asks_every_question_and_finishes(template, tmp_path, git_identity, data):
     env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
@@ -141,7 +147,10 @@ def test_interactive_copy_into_my_function_asks_every_question_and_finishes(temp
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     assert COPIER["project_name"]["help"] in text and "my-function" in text, text
     answers = yaml.safe_load((tmp_path / "my_function" / ".copier-answers.yml").read_text())
-    assert rendered_help("log_retention_days", answers) in text, text
+    # Every question asked showed its help line.
+    for question, spec in COPIER.items():
+        if question in answers and question not in data and isinstance(spec, dict) and "help" in spec:
+            assert rendered_help(question, answers) in text, question
     assert answers["project_name"] == "my-function"
     assert answers["language"] == COPIER["language"]["default"]
 
