@@ -12,24 +12,35 @@ copy: where git is missing, or a git step fails, it says what to do by hand
 and exits 0. It never writes git configuration; when the user has no git
 identity, a placeholder identity is used for this one commit only, through
 the GIT_AUTHOR_*/GIT_COMMITTER_* environment of that command.
+
+Its next steps name the update command that works for this copy: Copier
+pinned as in the README (requirements.txt's version), with `--vcs-ref=HEAD`
+when the copy is not of a release (`copier update` would otherwise go back to
+the newest release and refuse: "Downgrades are not supported").
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
-import yaml  # Copier itself depends on PyYAML, so its Python has it
+import yaml  # Copier itself depends on PyYAML and packaging, so its Python has them
+from packaging.version import InvalidVersion, Version
 
 # Used only when git has no identity for the user, for the first commit only.
 FALLBACK_NAME = "Copier"
 FALLBACK_EMAIL = "copier@example.invalid"
 
 BRANCH = "main"
+
+# The template's own folder: copier runs this file from its checkout.
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def say(message: str = "", quiet: bool = False) -> None:
@@ -114,6 +125,43 @@ def trust_mise(quiet: bool) -> None:
         say("Note: `mise trust` did not succeed; run it in the project if mise asks.", quiet)
 
 
+def copier_pin(root: Path = TEMPLATE_ROOT) -> str:
+    """The Copier version the README's commands pin: requirements.txt's
+    (the one source), else the version of the Copier running this hook."""
+    try:
+        found = re.search(r"^copier==(\S+)$", (root / "requirements.txt").read_text(), re.M)
+    except OSError:
+        found = None
+    return found.group(1) if found else metadata.version("copier")
+
+
+def is_release(commit: object) -> bool:
+    """Whether the answers' `_commit` is a release tag, as Copier reads one (a
+    PEP 440 version), not `git describe`'s <tag>-<count>-g<hash> or a bare hash."""
+    if not isinstance(commit, str) or re.search(r"-\d+-g[0-9a-f]+$", commit):
+        return False
+    if re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        return False
+    try:
+        Version(commit)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def update_step(answers: dict) -> str:
+    """The next-steps line for `copier update`, as it works for this copy."""
+    if not answers.get("_commit"):
+        return ("  (`copier update` needs a template in git: this one was copied from a"
+                " plain folder)")
+    command = f"uvx copier@{copier_pin()} update --trust --defaults"
+    comment = "# later: bring in template changes, keeping your edits"
+    if not is_release(answers["_commit"]):
+        return (f"  {command} --vcs-ref=HEAD   {comment}\n"
+                "  (--vcs-ref=HEAD because this copy is of a commit, not of a release)")
+    return f"  {command}   {comment}"
+
+
 def by_hand(quiet: bool) -> None:
     say("  git init -b main && git add -A && git commit -m 'Generate the project'", quiet)
     say("`copier update` works once the project is a git repository with a clean tree.", quiet)
@@ -161,7 +209,7 @@ def make_first_commit(answers: dict, quiet: bool) -> None:
         say(f"The project is inside the git repository {top}: no new repository made.", quiet)
         say("Next steps with git:", quiet)
         say(f"  git add {where} && git commit   # `copier update` needs a clean tree", quiet)
-        say("  copier update --trust           # later: bring in template changes", quiet)
+        say(update_step(answers), quiet)
         return
 
     fallback = identity_fallback()
@@ -196,7 +244,7 @@ def make_first_commit(answers: dict, quiet: bool) -> None:
         )
     say("Next steps with git:", quiet)
     say("  git remote add origin <your repository URL> && git push -u origin main", quiet)
-    say("  copier update --trust   # later: bring in template changes, keeping your edits", quiet)
+    say(update_step(answers), quiet)
 
 
 

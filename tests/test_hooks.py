@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from conftest import COPIER, ROOT, run
-from test_update import IDENTITY, first_release, git, snapshot, status
+from test_readme import COPIER_PIN
+from test_update import IDENTITY, README_TEMPLATE, first_release, git, release, snapshot, status
 
 HOOK = ROOT / "hooks" / "post_copy.py"
 REAL_GIT = shutil.which("git")
@@ -58,6 +59,22 @@ def log(repo: Path, fmt: str = "%s") -> list[str]:
     return git(repo, "log", f"--format={fmt}").splitlines()
 
 
+def post_copy():
+    """The hook as a module, for its functions."""
+    sys.path.insert(0, str(HOOK.parent))
+    try:
+        import post_copy
+    finally:
+        sys.path.pop(0)
+    return post_copy
+
+
+def printed_update(out: str) -> str:
+    """The update command the hook printed, without its comment."""
+    (line,) = [line for line in out.splitlines() if " update --trust" in line]
+    return line.split("#")[0].strip()
+
+
 # ------------------------------------------------------------- through copier
 
 
@@ -77,7 +94,7 @@ def test_copy_from_a_local_template_repository_makes_the_first_commit(template_r
     assert_first_commit(dst, "v1.0.0")
     out = capfd.readouterr().out
     assert f"Made {dst} a git repository: branch main" in out
-    assert "copier update --trust" in out
+    assert printed_update(out) == f"uvx copier@{COPIER_PIN} update --trust --defaults"
     assert log(dst, "%an <%ae>") == [f"{IDENTITY['GIT_AUTHOR_NAME']} <{IDENTITY['GIT_AUTHOR_EMAIL']}>"]
     body = git(dst, "log", "-1", "--format=%b")
     assert f"Template: {template_repo}" in body
@@ -92,11 +109,90 @@ def test_copy_from_a_git_url_makes_the_first_commit(template_repo, tmp_path, mon
     assert yaml.safe_load((dst / ".copier-answers.yml").read_text())["_src_path"] == url
 
 
-def test_copy_from_a_plain_folder_names_no_version(template_repo, tmp_path):
+def test_copy_from_a_plain_folder_names_no_version(template_repo, tmp_path, capfd):
     plain = snapshot(tmp_path / "plain-template")
-    dst = copy(str(plain), tmp_path / "my-fn")
+    dst = copy(str(plain), tmp_path / "my-fn", quiet=False)
     assert log(dst) == ["Generate the project from an unversioned template"]
     assert status(dst) == ""
+    # No update command works without a template in git: none is offered.
+    out = capfd.readouterr().out
+    assert "`copier update` needs a template in git" in out
+    assert " update --trust" not in out
+
+
+# ------------------------------------------------- the printed update command
+
+
+LATER_LINE = "A line added by a later template version."
+
+
+def template_with_requirements(parent: Path) -> Path:
+    """A throwaway template repository holding this working tree's template and
+    requirements.txt (where the hook reads the Copier pin) as v1.0.0."""
+    repo = snapshot(parent / "lambda-template")
+    shutil.copy2(ROOT / "requirements.txt", repo / "requirements.txt")
+    git(repo, "init", "-q", "-b", "main")
+    release(repo, "v1.0.0", "First release")
+    return repo
+
+
+def later_change(repo: Path) -> None:
+    readme = repo / README_TEMPLATE
+    readme.write_text(readme.read_text() + "\n" + LATER_LINE + "\n")
+    git(repo, "commit", "-q", "-am", "A later template change")
+
+
+def run_printed(command: str, project: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """The printed command, verbatim, in the project: uvx from this Python's
+    folder (the tests' venv) or PATH, uv's Python downloads off."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return run(["sh", "-c", command], project, env={"PATH": path, "UV_PYTHON_DOWNLOADS": "never"},
+               timeout=900, check=check)
+
+
+@pytest.mark.parametrize("ref", ["release", "HEAD"])
+def test_the_printed_update_command_works_verbatim(tmp_path, capfd, ref):
+    repo = template_with_requirements(tmp_path)
+    if ref == "HEAD":
+        later_change(repo)  # HEAD is then a commit past v1.0.0, not a release
+    capfd.readouterr()
+    dst = copy(str(repo), tmp_path / "my-fn", vcs_ref="v1.0.0" if ref == "release" else "HEAD", quiet=False)
+    command = printed_update(capfd.readouterr().out)
+    pinned = f"uvx copier@{COPIER_PIN} update --trust --defaults"
+    if ref == "release":
+        assert command == pinned
+    else:
+        assert command == pinned + " --vcs-ref=HEAD"
+        # Without --vcs-ref=HEAD the update goes back to v1.0.0, and Copier refuses.
+        refused = run_printed(pinned, dst, check=False)
+        assert refused.returncode != 0 and "Downgrades are not supported" in refused.stderr, refused.stderr
+
+    # The next template version arrives through the printed command.
+    readme = repo / README_TEMPLATE
+    readme.write_text(readme.read_text() + "\nAnd another, in the next version.\n")
+    if ref == "release":
+        later_change(repo)
+        release(repo, "v1.1.0", "A later release")
+    else:
+        git(repo, "commit", "-q", "-am", "Another template change")
+    run_printed(command, dst)
+    assert "And another, in the next version." in (dst / "README.md").read_text()
+    assert {line[3:] for line in status(dst).splitlines()} == {".copier-answers.yml", "README.md"}
+
+
+@pytest.mark.parametrize(("commit", "released"), [
+    ("v1.0.0", True), ("1.2.3", True), ("v2.0.0rc1", True),
+    ("v1.0.0-3-gabc1234", False), ("abc1234", False), ("1234567", False),
+    ("latest", False), (None, False)])
+def test_a_release_is_a_version_tag(commit, released):
+    assert post_copy().is_release(commit) is released
+
+
+def test_the_pin_is_requirements_txts(tmp_path):
+    hook_module = post_copy()
+    assert hook_module.copier_pin() == COPIER_PIN
+    (tmp_path / "requirements.txt").write_text("pytest==9.2.0\ncopier==1.2.3\n")
+    assert hook_module.copier_pin(tmp_path) == "1.2.3"
 
 
 def test_copy_from_a_relative_path_is_told_how_to_keep_update_working(template_repo, tmp_path):
@@ -123,13 +219,8 @@ def test_copy_from_a_relative_path_is_told_how_to_keep_update_working(template_r
 @pytest.mark.parametrize("source", ["gh:example/lambda-template", "https://example.com/t.git",
                                     "git@example.com:t.git", "git+file:///srv/t", "/srv/t", "~/t"])
 def test_sources_update_can_find_get_no_warning(source):
-    sys.path.insert(0, str(HOOK.parent))
-    try:
-        import post_copy
-    finally:
-        sys.path.pop(0)
-    assert post_copy.relative_source_warning(source) == ""
-    assert "not find it" in post_copy.relative_source_warning("../t")
+    assert post_copy().relative_source_warning(source) == ""
+    assert "not find it" in post_copy().relative_source_warning("../t")
 
 
 def test_copy_into_an_existing_repository_makes_no_new_one(template_repo, tmp_path, capfd):
@@ -145,6 +236,7 @@ def test_copy_into_an_existing_repository_makes_no_new_one(template_repo, tmp_pa
     out = capfd.readouterr().out
     assert f"inside the git repository {outer}" in out
     assert "Next steps with git:" in out
+    assert printed_update(out) == f"uvx copier@{COPIER_PIN} update --trust --defaults"
 
 
 def test_update_makes_no_commit(template_repo, tmp_path):
