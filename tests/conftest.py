@@ -168,8 +168,9 @@ def images() -> list[dict]:
     return one_per("language", "architecture", "base_image")
 
 
-# What a copy of the template consists of: the questions, the files, the hooks.
-TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
+# What a copy of the template consists of: the questions, the files, the hooks
+# and the fragments the files import (includes/).
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")
 
 # Author and committer of the tests' own commits (and of the post-copy hook's
 # commit, so the machine's git configuration does not matter).

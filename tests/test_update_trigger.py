@@ -38,15 +38,21 @@ PROJECTS = [
 # What this release changes on purpose in a project made from v0.1.0, besides
 # recording the trigger: a failing custom handler's errorMessage is now its last
 # stderr line alone (runtime/bootstrap, and the words about it in function.sh,
-# README.md and a Dockerfile comment). Name here what a release changes.
-RELEASE_CHANGES = {"custom": ["Dockerfile", "README.md", "function.sh", "runtime/bootstrap"]}
+# README.md and a Dockerfile comment); the description is written as a quoted
+# string in the SAM template and a double-quoted one in the CDK app (includes/
+# quote.jinja). Name here what a release changes.
+RELEASE_CHANGES = {"custom": ["Dockerfile", "README.md", "function.sh", "runtime/bootstrap"],
+                   "go": ["sam/template.yaml"], "rust": ["cdk/bin/app.ts"]}
 
 pytestmark = pytest.mark.usefixtures("git_identity")
 
 
 def release_tree(tag: str) -> bytes | None:
-    """The template files of a tag of this repository, as a tar archive."""
-    proc = subprocess.run(["git", "archive", "--format=tar", tag, *TEMPLATE_PARTS],
+    """The template files of a tag of this repository, as a tar archive (the
+    parts it has: includes/ came later)."""
+    parts = [part for part in TEMPLATE_PARTS
+             if subprocess.run(["git", "cat-file", "-e", f"{tag}:{part}"], cwd=ROOT, capture_output=True).returncode == 0]
+    proc = subprocess.run(["git", "archive", "--format=tar", tag, *parts],
                           cwd=ROOT, capture_output=True)
     return proc.stdout if proc.returncode == 0 else None
 
