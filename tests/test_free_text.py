@@ -2,11 +2,13 @@
 read back exactly.
 
 A free-text answer is one the user types with no closed set of characters:
-copier.yml's description (project_name, function_name, go_module,
-ecr_repository, aws_region and schedule_expression are held to patterns
-without quotes, backslashes, `$`, `{` or spaces before a `#`; the numbers and
-choices are closed). Its hostile but valid values are tests/cases.yaml's
-free_text, the one list.
+copier.yml's description. project_name, function_name, go_module,
+ecr_repository, aws_region and schedule_expression are held to patterns that
+admit no quote, backslash, `$`, `{` or ": " (the SAM template quotes the
+schedule expression, whose cron fields may hold a "#"); the numbers and
+choices are closed. test_every_free_text_answer_has_hostile_values finds the
+free-text answers from copier.yml, and tests/cases.yaml's free_text holds
+their hostile but valid values, the one list.
 
 Two checks, cheap together:
 - each value alone, through each macro of includes/quote.jinja (the one place
