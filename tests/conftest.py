@@ -32,6 +32,41 @@ from matrix import (COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, ROOT, choice_va
 
 CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
 
+# Free-text answers (tests/cases.yaml's free_text): the hostile values of each,
+# and the one answer they make together (test_free_text, test_iac).
+FREE_TEXT = CASES["free_text"]
+# Part of the joined answer, and nothing else the template writes: the files
+# that hold it are the files that hold the answer.
+FREE_TEXT_MARKER = "Zq9Marker"
+
+
+def longest_accepted(question: str) -> int:
+    """The longest answer of one repeated letter that the question's validator accepts."""
+    validator = COPIER[question]["validator"]
+    lo, hi = 1, 100_000
+    assert not render_validator(validator, {question: "x" * lo})
+    assert render_validator(validator, {question: "x" * hi}), (
+        f"{question}: a free-text answer needs a length limit in its validator, "
+        "the shortest limit of the files it is written into")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if render_validator(validator, {question: "x" * mid}) else (mid, hi)
+    return lo
+
+
+def hostile_answer(question: str) -> str:
+    """The question's hostile values and FREE_TEXT_MARKER joined by spaces,
+    filled with non-ASCII letters to the longest length allowed, ending with
+    the last value (a backslash)."""
+    values, longest = FREE_TEXT[question], longest_accepted(question)
+    head = " ".join([*values[:-1], FREE_TEXT_MARKER])
+    fill = longest - len(head) - len(values[-1]) - 2
+    assert fill >= 0, (f"tests/cases.yaml's free_text values for {question} and the marker make "
+                       f"{len(head) + len(values[-1]) + 2} characters, more than the {longest} "
+                       "the answer may have: shorten them")
+    return f"{head} {'é' * fill} {values[-1]}"
+
+
 # The ELF e_machine of each architecture.
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 
@@ -174,8 +209,9 @@ def images() -> list[dict]:
     return one_per("language", "architecture", "base_image")
 
 
-# What a copy of the template consists of: the questions, the files, the hooks.
-TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
+# What a copy of the template consists of: the questions, the files, the hooks
+# and the fragments the files import (includes/).
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")
 
 # Author and committer of the tests' own commits (and of the post-copy hook's
 # commit, so the machine's git configuration does not matter).

@@ -79,6 +79,10 @@ def deploy_rotation() -> list[dict]:
 
 
 DEPLOYS = deploy_rotation()
+# The first deploy (SAM) with a free-text description that YAML would cut at
+# " #" or refuse at ": " unquoted: it must reach the stack and the function
+# intact (test_free_text reads harder ones back from every file).
+DEPLOYS[0] = {**DEPLOYS[0], "description": "Orders API: creates orders #1"}
 
 
 # Where the function runs when moto invokes it (moto_cfn.EMULATOR): the
@@ -233,6 +237,14 @@ def assert_deployed(p: Project, answers: dict, image: str) -> None:
     assert fn["Architectures"] == [answers["architecture"]]
     assert (fn["MemorySize"], fn["Timeout"]) == (DEFAULT["memory_size"], DEFAULT["timeout"]), fn
     assert fn["TracingConfig"] == {"Mode": "Active"}
+    # The description as answered: the CloudFormation stack's (SAM, CDK) and
+    # the function's (SAM; Terraform gives the function a text of its own, CDK none).
+    description = p.answers()["description"]
+    if answers["iac"] != "terraform":
+        (stack,) = p.aws("cloudformation", "describe-stacks", "--stack-name", "hello-fn")["Stacks"]
+        assert stack["Description"] == description
+    if answers["iac"] == "sam":
+        assert fn["Description"] == description
 
     # The execution role: its own log group and X-Ray, and what the trigger
     # needs on the trigger's own resources; nothing managed.

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from hcl2 import SerializationOptions
 
-from conftest import MATRIX, ROOT, cdk_node_modules, combo_id, one_per, params, run
+from conftest import (FREE_TEXT, MATRIX, ROOT, cdk_node_modules, combo_id, hostile_answer, one_per, params,
+                      run)
 
 IACS = sorted({c["iac"] for c in MATRIX})
 # One project per IaC (architecture and language do not change the IaC beyond
@@ -32,7 +33,10 @@ DIGEST = "sha256:" + "0" * 64
 
 # Answers that differ from every default, so a setting that ignores the
 # answers cannot pass the equivalence test by accident.
-CUSTOM = {"memory_size": 512, "timeout": 25, "log_retention_days": 30}
+# The free-text answers are hostile (test_free_text reads them back from these
+# projects, so every check here runs on them too).
+CUSTOM = {"memory_size": 512, "timeout": 25, "log_retention_days": 30,
+          **{question: hostile_answer(question) for question in FREE_TEXT}}
 TRIGGER_CUSTOM = {"http-api": {}, "function-url": {}, "sqs": {"sqs_batch_size": 100, "sqs_batching_window": 7},
                   "schedule": {"schedule_expression": "cron(0 8 ? * MON-FRI *)"}}
 # The projects every IaC check runs on: ONE_PER_IAC_TRIGGER with those answers.

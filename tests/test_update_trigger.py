@@ -36,8 +36,11 @@ PROJECTS = [
 # What this release changes on purpose in a project made from v0.1.0, besides
 # recording the trigger: a failing custom handler's errorMessage is now its last
 # stderr line alone (runtime/bootstrap, and the words about it in function.sh,
-# README.md and a Dockerfile comment). Name here what a release changes.
-RELEASE_CHANGES = {"custom": ["Dockerfile", "README.md", "function.sh", "runtime/bootstrap"]}
+# README.md and a Dockerfile comment); the description is written as a quoted
+# string in the SAM template and a double-quoted one in the CDK app (includes/
+# quote.jinja). Name here what a release changes.
+RELEASE_CHANGES = {"custom": ["Dockerfile", "README.md", "function.sh", "runtime/bootstrap"],
+                   "go": ["sam/template.yaml"], "rust": ["cdk/bin/app.ts"]}
 
 pytestmark = pytest.mark.usefixtures("git_identity")
 

@@ -32,6 +32,12 @@ BAD = [
     ("description", "", "must not be empty"),
     ("description", "   ", "must not be empty"),
     ("description", "two\nlines", "single line"),
+    ("description", "two\u2028lines", "single line"),
+    ("description", "a\ttab", "control characters"),
+    ("description", " leading space", "must not begin or end with a space"),
+    ("description", "trailing space ", "must not begin or end with a space"),
+    ("description", "d" * 257, "at most 256 characters"),
+    ("description", "Runs in ${AWS::Region}", "${Name} written without spaces"),
     ("language", "cobol", "'cobol' is not in"),
     ("go_module", "my-function", "module path such as example.com/my-function"),
     ("go_module", "Example.com/my-function", "a lowercase host"),
@@ -77,6 +83,7 @@ BAD = [
     ("schedule_expression", "cron(0 8 * * ?)", "with six fields"),
     ("schedule_expression", "0 8 * * ? *", "cron(minutes hours day-of-month month day-of-week year)"),
     ("schedule_expression", "at(2026-12-01T08:00:00)", "schedule_expression must be rate("),
+    ("schedule_expression", 'cron(0 8 ? * "MON" *)', "six fields of digits, letters and , - * ? / #"),
 ]
 
 # The trigger a question is asked for (its `when`): the rows above answer it too.
@@ -107,6 +114,10 @@ GOOD = [
     ("schedule_expression", "rate(15 minutes)", (".copier-answers.yml", "schedule_expression: rate(15 minutes)\n")),
     ("schedule_expression", "cron(0 8 ? * MON-FRI *)",
      (".copier-answers.yml", "schedule_expression: cron(0 8 ? * MON-FRI *)\n")),
+    # A "#" after a space starts a YAML comment unless the value is quoted.
+    ("schedule_expression", "cron(0 8 ? * #1 *)", ("sam/template.yaml", 'ScheduleExpression: "cron(0 8 ? * #1 *)"\n')),
+    # Lambda's limit; test_free_text reads such an answer back from every file.
+    ("description", "d" * 256, ("sam/template.yaml", f'Description: "{"d" * 256}"\n')),
     ("function_url_auth", "NONE", (".copier-answers.yml", "function_url_auth: NONE\n")),
 ]
 
