@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ports import reserve, reserve_one  # noqa: F401 - the tests' ports (tests/ports.py says how)
 from matrix import (COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, ROOT, choice_values, copier_jinja_env,  # noqa: F401
                     disabled_reason, event_kind, matrix, render_validator)
 
@@ -448,7 +449,7 @@ def aws_env(endpoint: str, region: str, tmp_path: Path) -> dict:
 
 def moto_server(log_dir: Path, region: str, env: dict | None = None):
     """moto_server with the CloudFormation extensions of tests/moto_cfn.py; yields its URL."""
-    port = free_port()
+    port = reserve_one()
     with local_server([sys.executable, str(ROOT / "tests" / "moto_cfn.py"), "-p", str(port)],
                       log_dir / "moto.log", port, env={"AWS_DEFAULT_REGION": region, **(env or {})}):
         yield f"http://127.0.0.1:{port}"
@@ -456,8 +457,9 @@ def moto_server(log_dir: Path, region: str, env: dict | None = None):
 
 @contextmanager
 def emulator(command: list[str], cwd: Path, env: dict | None = None):
-    """Run `command` (the bootstrap) under aws-lambda-rie; yield the invoke port."""
-    port, api_port = free_port(), free_port()
+    """Run `command` (the bootstrap) under aws-lambda-rie; yield the invoke port.
+    Both ports it binds, the invoke endpoint and the Runtime API, are reserved."""
+    port, api_port = reserve(2)
     (cwd / "build").mkdir(exist_ok=True)
     log = cwd / "build" / f"rie-{port}.log"
     with open(log, "w") as out:
