@@ -394,12 +394,6 @@ def bootstrap_builder(render, env_for):
     return _build
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def invoke(port: int, event: bytes, timeout: float = 30) -> dict:
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations",

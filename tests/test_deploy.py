@@ -47,8 +47,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws_env, cases_for, choice_values, free_port,
-                      mise_env, moto_server, params, rie_path, run, wait_for_port)
+from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws_env, cases_for, choice_values, mise_env,
+                      moto_server, params, reserve, rie_path, run, wait_for_port)
 from test_iac import CfnLoader, terraform_config
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -81,15 +81,19 @@ def deploy_rotation() -> list[dict]:
 DEPLOYS = deploy_rotation()
 
 
-# Where the function runs when moto invokes it (moto_cfn.EMULATOR): the
-# emulator a test starts with `mise run start:native --port EMULATOR_PORT`.
-EMULATOR_PORT = free_port()
+@pytest.fixture(scope="module")
+def emulator_ports() -> tuple[int, int]:
+    """Where the function runs when moto invokes it (moto_cfn.EMULATOR): the
+    emulator a test starts with `mise run start:native --port P --api-port Q`.
+    Both ports it binds are reserved (tests/ports.py), the Runtime API's too."""
+    port, api_port = reserve(2)
+    return port, api_port
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory):
+def moto(tmp_path_factory, emulator_ports):
     yield from moto_server(tmp_path_factory.mktemp("moto"), REGION,
-                           env={"MOTO_LAMBDA_EMULATOR": f"http://127.0.0.1:{EMULATOR_PORT}"})
+                           env={"MOTO_LAMBDA_EMULATOR": f"http://127.0.0.1:{emulator_ports[0]}"})
 
 
 class Project:
@@ -485,27 +489,46 @@ def assert_signed_for_lambda(request: dict, url: str) -> None:
     assert auth.signature(auth.string_to_sign(aws_request, canonical), aws_request) == signature, canonical
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to proc's process group (start_new_session made it its leader),
+    SIGKILL if it outlives timeout. A group already gone (the task exited, or
+    failed to start) is not an error: the teardown must not hide the test's."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait(timeout=timeout)
+
+
 @pytest.fixture
-def function_emulator(tmp_path):
+def function_emulator(tmp_path, emulator_ports):
     """Starts the project's own handler under the emulator, where moto_cfn
     sends the invocations of the deployed (image) function; yields its log."""
     procs = []
+    port, api_port = emulator_ports
 
     def _start(p: Project) -> Path:
         log = tmp_path / "function.log"
         env = {**os.environ, **p.env, "PATH": f"{Path(rie_path()).parent}{os.pathsep}{p.env['PATH']}"}
         out = open(log, "w")
-        proc = subprocess.Popen(["mise", "run", "start:native", "--port", str(EMULATOR_PORT)], cwd=p.path,
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(["mise", "run", "start:native", "--port", str(port), "--api-port", str(api_port)],
+                                cwd=p.path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append((proc, out))
-        wait_for_port(EMULATOR_PORT, proc, timeout=600)
+        wait_for_port(port, proc, timeout=600)
         return log
 
     yield _start
     for proc, out in procs:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        out.close()
+        try:
+            stop_group(proc)
+        finally:
+            out.close()
 
 
 def call_function_url(p: Project, iac: str, tmp_path: Path) -> tuple[dict, str]:
