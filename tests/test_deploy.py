@@ -432,12 +432,11 @@ def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
 
 class Recorder(http.server.BaseHTTPRequestHandler):
     """Stands in for a Function URL's HTTPS endpoint (moto serves none): records
-    each request and answers 200."""
-
-    requests: list = []
+    each request in its server's `requests` (one list per server, not one shared
+    by every server in the process) and answers 200."""
 
     def do_GET(self):
-        self.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers.items())})
+        self.server.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers.items())})
         body = b'{"recorded": true}'
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -451,20 +450,23 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def recording_endpoint(tmp_path: Path):
-    """An HTTPS server on 127.0.0.1 with a throwaway certificate; yields its port."""
+    """An HTTPS server on 127.0.0.1 with a throwaway certificate; yields it
+    (server.server_address[1] is its port, server.requests what it received)."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
          "-keyout", str(key), "-out", str(cert)], tmp_path)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server.requests = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1]
+        yield server
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def assert_signed_for_lambda(request: dict, url: str) -> None:
@@ -538,15 +540,15 @@ def call_function_url(p: Project, iac: str, tmp_path: Path) -> tuple[dict, str]:
     url = p.outputs(iac)["FunctionUrl"]
     bin_dir = tmp_path / "curl-bin"
     bin_dir.mkdir()
-    with recording_endpoint(tmp_path) as port:
+    with recording_endpoint(tmp_path) as server:
+        port = server.server_address[1]
         curl = bin_dir / "curl"
         curl.write_text(f'#!/bin/sh\nexec {shutil.which("curl")} --insecure --connect-to ::127.0.0.1:{port} "$@"\n')
         curl.chmod(0o755)
-        Recorder.requests = []
         env = {**p.env, "PATH": f"{bin_dir}{os.pathsep}{p.env['PATH']}"}
         out = run(["mise", "run", "invoke:remote", "goodbye", "--name", "Chris"], p.path, env=env).stdout
     assert json.loads(out) == {"recorded": True}, "the endpoint's answer is printed"
-    (request,) = Recorder.requests
+    (request,) = server.requests
     assert request["path"] == "/goodbye?name=Chris"
     assert request["headers"]["Host"] == url.split("/")[2]
     return request, url
