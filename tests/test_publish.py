@@ -214,9 +214,8 @@ def test_publish_with_podman_pushes_for_real_and_records_the_pushed_digest(works
     env = {**standin_images.podman_env(insecure_registries=[local_registry]),
            "STANDIN_REAL_PODMAN": shutil.which("podman"), "STANDIN_ECR_REGISTRY": registry,
            "STANDIN_LOCAL_REGISTRY": local_registry}
-    standin_images.ensure_base_images(ws.project, answers["architecture"])
-
-    ws.mise("publish", env=env)
+    with standin_images.base_images_for(ws.project, answers["architecture"]):  # publish builds on them
+        ws.mise("publish", env=env)
 
     podman = [c["argv"] for c in ws.calls("podman")]
     build = next(a for a in podman if a[:1] == ["build"])
