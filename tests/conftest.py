@@ -8,6 +8,7 @@ session and shared by the tests that need it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
@@ -46,6 +47,23 @@ def elf_machine(binary: Path) -> int:
 # runs: the dependencies compile once per profile and target, and projects
 # rendered from the same template share the build of their own crate too.
 CARGO_TARGET_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "cargo-target"
+
+
+
+
+@contextmanager
+def cargo_target_lock():
+    """Held around a Rust build into CARGO_TARGET_DIR and the copy of its
+    bootstrap out of it. Cargo locks the folder while it builds, but
+    scripts/build-bootstrap copies target/.../release/bootstrap after cargo
+    has let go, and every project writes that same path: another process
+    (an xdist worker, another run) building another project in between
+    handed over its binary instead. flock: the kernel drops it with the
+    process."""
+    CARGO_TARGET_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with open(CARGO_TARGET_DIR.parent / "cargo-target.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 # The CDK app's npm installs, one per package.json and package-lock.json,
@@ -382,7 +400,8 @@ def bootstrap_builder(render, env_for):
         key = (build_inputs_digest(project), answers["architecture"])
         if key not in built:
             env = env_for(answers["architecture"])
-            run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
+            with cargo_target_lock() if "CARGO_TARGET_DIR" in env else contextlib.nullcontext():
+                run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
             # What the build script wrote: the bootstrap, and the custom runtime's function.sh.
             built[key] = [f for f in build.iterdir() if f.is_file() and f.suffix != ".log"]
         elif not (build / "bootstrap").exists():

@@ -3,18 +3,18 @@ and invoke against the emulator, test and lint."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, COPIER, MATRIX, assert_case, cases_for, choice_values, copier_jinja_env,
-                      event_kind, images, mise_env, one_per, params, reserve, rie_path, run,
+from conftest import (CARGO_TARGET_DIR, COPIER, MATRIX, assert_case, cargo_target_lock, cases_for, choice_values,
+                      copier_jinja_env, event_kind, images, mise_env, one_per, params, reserve, rie_path, run,
                       wait_for_port)
 
 # One project per language, with the defaults for everything else.
@@ -74,6 +74,12 @@ def test_build_start_and_invoke_natively(render, env, answers):
     bootstrap = project / "build" / "bootstrap"
     if bootstrap.exists():
         bootstrap.unlink()
+    # A Rust build copies its bootstrap out of the shared CARGO_TARGET_DIR,
+    # and start:native builds again first: the lock (conftest) is held until
+    # the emulator runs this project's bootstrap.
+    building = contextlib.ExitStack()
+    if answers["language"] == "rust":
+        building.enter_context(cargo_target_lock())
     run(["mise", "run", "build:native"], project, env=env)
     assert bootstrap.stat().st_size > 0
 
@@ -94,6 +100,7 @@ def test_build_start_and_invoke_natively(render, env, answers):
 
     try:
         wait_for_port(port, server, timeout=120)
+        building.close()
         cases = cases_for(answers)
         assert sorted(c["event"] for c in cases) == sorted(p.name for p in (project / "events").glob("*.json"))
         for case in cases:
@@ -113,6 +120,7 @@ def test_build_start_and_invoke_natively(render, env, answers):
         assert missing.returncode != 0
         assert "no event events/no-such-event.json" in missing.stderr
     finally:
+        building.close()
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
         log.close()
@@ -125,7 +133,7 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-@contextmanager
+@contextlib.contextmanager
 def held(port: int):
     """A server that is not the task's listening on 127.0.0.1:port."""
     with socket.socket() as s:
