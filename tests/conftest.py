@@ -8,6 +8,7 @@ session and shared by the tests that need it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ports import reserve, reserve_one  # noqa: F401 - the tests' ports (tests/ports.py says how)
 from matrix import (COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, ROOT, choice_values, copier_jinja_env,  # noqa: F401
                     disabled_reason, event_kind, matrix, render_validator)
 
@@ -80,6 +82,23 @@ def elf_machine(binary: Path) -> int:
 # runs: the dependencies compile once per profile and target, and projects
 # rendered from the same template share the build of their own crate too.
 CARGO_TARGET_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "cargo-target"
+
+
+
+
+@contextmanager
+def cargo_target_lock():
+    """Held around a Rust build into CARGO_TARGET_DIR and the copy of its
+    bootstrap out of it. Cargo locks the folder while it builds, but
+    scripts/build-bootstrap copies target/.../release/bootstrap after cargo
+    has let go, and every project writes that same path: another process
+    (an xdist worker, another run) building another project in between
+    handed over its binary instead. flock: the kernel drops it with the
+    process."""
+    CARGO_TARGET_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with open(CARGO_TARGET_DIR.parent / "cargo-target.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 # The CDK app's npm installs, one per package.json and package-lock.json,
@@ -486,7 +505,8 @@ def bootstrap_builder(render, env_for):
         key = (build_inputs_digest(project), answers["architecture"])
         if key not in built:
             env = env_for(answers["architecture"])
-            run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
+            with cargo_target_lock() if "CARGO_TARGET_DIR" in env else contextlib.nullcontext():
+                run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
             # What the build script wrote: the bootstrap, and the custom runtime's function.sh.
             built[key] = [f for f in build.iterdir() if f.is_file() and f.suffix != ".log"]
         elif not (build / "bootstrap").exists():
@@ -496,12 +516,6 @@ def bootstrap_builder(render, env_for):
         return project
 
     return _build
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def invoke(port: int, event: bytes, timeout: float = 30) -> dict:
@@ -553,7 +567,7 @@ def aws_env(endpoint: str, region: str, tmp_path: Path) -> dict:
 
 def moto_server(log_dir: Path, region: str, env: dict | None = None):
     """moto_server with the CloudFormation extensions of tests/moto_cfn.py; yields its URL."""
-    port = free_port()
+    port = reserve_one()
     with local_server([sys.executable, str(ROOT / "tests" / "moto_cfn.py"), "-p", str(port)],
                       log_dir / "moto.log", port, env={"AWS_DEFAULT_REGION": region, **(env or {})}):
         yield f"http://127.0.0.1:{port}"
@@ -561,8 +575,9 @@ def moto_server(log_dir: Path, region: str, env: dict | None = None):
 
 @contextmanager
 def emulator(command: list[str], cwd: Path, env: dict | None = None):
-    """Run `command` (the bootstrap) under aws-lambda-rie; yield the invoke port."""
-    port, api_port = free_port(), free_port()
+    """Run `command` (the bootstrap) under aws-lambda-rie; yield the invoke port.
+    Both ports it binds, the invoke endpoint and the Runtime API, are reserved."""
+    port, api_port = reserve(2)
     (cwd / "build").mkdir(exist_ok=True)
     log = cwd / "build" / f"rie-{port}.log"
     with open(log, "w") as out:

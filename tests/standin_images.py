@@ -24,7 +24,9 @@ FROM lines of the project's own Dockerfile (tags are never hard-coded here):
 The runtime stages built on them are real: a scratch image is exactly what the
 build produced. Stand-ins are cached in Podman's store, keyed by this file's
 content and their inputs, and the root file systems as tarballs under
-~/.cache/lambda-template-tests/images.
+~/.cache/lambda-template-tests/images. Every test process and run on the
+machine shares them: a build takes them through base_images_for, which
+locks them (see there).
 
 Build stages run on the build machine's platform (FROM --platform=$BUILDPLATFORM);
 buildah 1.28 ignores that flag and asks for the target's platform, so each
@@ -34,6 +36,7 @@ itself and labelled arm64.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import json
@@ -45,6 +48,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
@@ -118,7 +122,11 @@ def podman_env(insecure_registries=()) -> dict:
     for name, text in (("containers", containers), ("registries", registries)):
         path = CACHE / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
         if not path.exists():
-            path.write_text(text)
+            # Written aside, then renamed: another process's podman never
+            # reads it half-written.
+            with tempfile.NamedTemporaryFile("w", dir=CACHE, suffix=".partial", delete=False) as part:
+                part.write(text)
+            os.replace(part.name, path)
         files[name] = str(path)
     return {"CONTAINERS_CONF": files["containers"], "CONTAINERS_REGISTRIES_CONF": files["registries"],
             "CONTAINER_ENGINE": "podman"}
@@ -197,24 +205,14 @@ _checked = []
 
 def ensure_base_images(project: Path, architecture: str) -> list[str]:
     """Builds (or finds in the cache) a stand-in for every base image the
-    project's Dockerfile names, for this architecture. Returns what it did."""
+    project's Dockerfile names, for this architecture, and points the image's
+    real name at them. Returns what it did. Only under base_images_for's
+    exclusive lock."""
     if not _checked:
         remove_stale_standins()
         _checked.append(True)
     notes = []
-    for image, build_stage in base_images(project / "Dockerfile"):
-        kind = kind_of(image)
-        if build_stage or kind != "provided":
-            # Runs on the build machine: the host's image, also labelled arm64.
-            real = standin(kind, HOST_GOARCH, project)
-            relabelled = relabel(real, "arm64" if HOST_GOARCH == "amd64" else "amd64")
-            members = [real, relabelled]
-        else:
-            members = [standin(kind, GOARCH[architecture], project)]
-            other = GOARCH["x86_64" if architecture == "arm64" else "arm64"]
-            other_tag = f"{STANDIN_REPO}/{kind}:{RECIPE}-{other}"
-            if image_exists(other_tag):
-                members.append(other_tag)
+    for image, members in wanted_manifests(project, architecture, build=True).items():
         manifest(image, members)
         notes.append(f"{image} is a stand-in ({', '.join(members)})")
     for note in notes:
@@ -222,13 +220,63 @@ def ensure_base_images(project: Path, architecture: str) -> list[str]:
     return notes
 
 
+def wanted_manifests(project: Path, architecture: str, build: bool) -> dict[str, list[str] | None]:
+    """The manifest list each of the Dockerfile's base images needs: its
+    real name -> the stand-ins in it. build=False builds nothing, and gives
+    None for a list whose stand-ins are not all there."""
+    wanted = {}
+    for image, build_stage in base_images(project / "Dockerfile"):
+        kind = kind_of(image)
+        if build_stage or kind != "provided":
+            # Runs on the build machine: the host's image, also labelled arm64.
+            other = "arm64" if HOST_GOARCH == "amd64" else "amd64"
+            real = standin(kind, HOST_GOARCH, project) if build else standin_tag(kind, HOST_GOARCH, project)
+            members = [real, relabel(real, other) if build else f"{real}-as-{other}"]
+        else:
+            own = GOARCH[architecture]
+            members = [standin(kind, own, project) if build else standin_tag(kind, own, project)]
+            other_tag = f"{STANDIN_REPO}/{kind}:{RECIPE}-{GOARCH['x86_64' if architecture == 'arm64' else 'arm64']}"
+            if image_exists(other_tag):
+                members.append(other_tag)
+        wanted[image] = members if build or all(image_exists(m) for m in members) else None
+    return wanted
+
+
+# What ensure_base_images last made each manifest list hold: real name ->
+# sorted members, shared by the processes that take base_images_for's lock.
+MANIFESTS = CACHE / "manifests.json"
+
+
+def made_manifests() -> dict:
+    try:
+        return json.loads(MANIFESTS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def manifests_current(project: Path, architecture: str) -> bool:
+    """Every list the project's build needs holds what it would be made to
+    hold: no change, so a shared lock is enough."""
+    made = made_manifests()
+    env = {**os.environ, **podman_env()}
+    return all(members is not None and made.get(image) == sorted(members) and subprocess.run(
+        ["podman", "manifest", "exists", image], env=env).returncode == 0
+        for image, members in wanted_manifests(project, architecture, build=False).items())
+
+
 def manifest(name: str, members: list[str]) -> None:
+    """Makes the list afresh (a member made again since has a new digest),
+    and records what it holds."""
     env = {**os.environ, **podman_env()}
     subprocess.run(["podman", "manifest", "rm", name], env=env, capture_output=True)
     subprocess.run(["podman", "rmi", "-f", name], env=env, capture_output=True)
     podman("manifest", "create", name)
     for member in members:
         podman("manifest", "add", name, f"containers-storage:{member}")
+    made = {**made_manifests(), name: sorted(members)}
+    with tempfile.NamedTemporaryFile("w", dir=CACHE, suffix=".partial", delete=False) as part:
+        json.dump(made, part, indent=1)
+    os.replace(part.name, MANIFESTS)
 
 
 def relabel(image: str, arch: str) -> str:
@@ -296,7 +344,9 @@ def rootfs(arch: str) -> Path:
         # No package sources: a build stage that runs `apt-get update` finds
         # nothing to fetch instead of reaching for the network.
         (root / "etc/apt/sources.list").write_text("")
-        partial = tarball.with_suffix(".partial")
+        # Written in this build's own folder (one fixed .partial name was
+        # shared by two processes building it at once), then renamed: whole or absent.
+        partial = Path(tmp) / "rootfs.tar"
         sh(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."])
         partial.rename(tarball)
     return tarball
@@ -320,13 +370,18 @@ def build(tag: str, containerfile: str, context: Path, arch: str) -> str:
     return tag
 
 
-def standin(kind: str, arch: str, project: Path) -> str:
+def standin_tag(kind: str, arch: str, project: Path) -> str:
+    """The stand-in's name: its kind, recipe, inputs and CPU."""
     inputs = {"golang": lambda: go_version() + (project / "go.sum").read_text(),
               "rust": lambda: sh(["rustc", "--version"]) + (project / "Cargo.lock").read_text(),
               "shellcheck": lambda: "",
               "provided": lambda: ""}[kind]()
     key = hashlib.sha256(inputs.encode()).hexdigest()[:8]
-    tag = f"{STANDIN_REPO}/{kind}:{RECIPE}-{key}-{arch}" if inputs else f"{STANDIN_REPO}/{kind}:{RECIPE}-{arch}"
+    return f"{STANDIN_REPO}/{kind}:{RECIPE}-{key}-{arch}" if inputs else f"{STANDIN_REPO}/{kind}:{RECIPE}-{arch}"
+
+
+def standin(kind: str, arch: str, project: Path) -> str:
+    tag = standin_tag(kind, arch, project)
     if image_exists(tag):
         return tag
     say(f"building the {kind} stand-in for {arch}")
@@ -535,12 +590,41 @@ def engine_env(name: str) -> dict:
     return podman_env() if name == "podman" else {"CONTAINER_ENGINE": "docker"}
 
 
+@contextmanager
+def base_images_for(project: Path, architecture: str):
+    """The project's base images (ensure_base_images) for the block, which
+    builds on them. The manifest lists under the real names (golang:1.26,
+    .../provided:al2023) are one per Podman store, shared by every test
+    process and run on the machine, and ensure_base_images removes and
+    remakes them, for the architecture at hand: a build in another process
+    between the two failed, or got the other architecture's members. So
+    they are changed only under an exclusive lock (stale stand-ins are
+    removed under it too), and read under a shared one: builds whose lists
+    are already as they need them run side by side, and wait only for
+    another's change of the lists."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    fd = os.open(CACHE / "base-images.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        if not manifests_current(project, architecture):
+            fcntl.flock(fd, fcntl.LOCK_EX)  # (not atomic; ensure_base_images makes all of them anyway)
+            ensure_base_images(project, architecture)
+            # Down to shared: Linux converts a flock without letting an
+            # exclusive waiter in between (one step under the inode's lock).
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
 def build_with_mise(project: Path, architecture: str, tag: str, env: dict) -> None:
     """The generated `mise run build --tag TAG` (env: engine_env plus mise's
     offline settings), on stand-in base images when the engine is Podman."""
-    if env.get("CONTAINER_ENGINE") == "podman":
-        ensure_base_images(project, architecture)
-    sh(["mise", "run", "build", "--tag", tag], cwd=project, env=env)
+    if env.get("CONTAINER_ENGINE") != "podman":
+        sh(["mise", "run", "build", "--tag", tag], cwd=project, env=env)
+        return
+    with base_images_for(project, architecture):
+        sh(["mise", "run", "build", "--tag", tag], cwd=project, env=env)
 
 
 def remove_image(tag: str, env: dict) -> None:

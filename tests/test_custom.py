@@ -32,7 +32,7 @@ import pytest
 
 import standin_images
 from conftest import (CASES, GOARCH, HOST_ARCH, MATRIX, assert_case, assert_cases, bootstrap_builder, emulator,
-                      event_kind, free_port, code_combinations, params, run)
+                      event_kind, code_combinations, params, run)
 
 CUSTOM = [c for c in MATRIX if c["language"] == "custom"]
 # One project per trigger and architecture, and one per trigger.
@@ -503,7 +503,8 @@ def test_requests_to_the_runtime_api(project, tmp_path):
         '    jq -cn --arg trace "${_X_AMZN_TRACE_ID:-}" --arg deadline "$LAMBDA_RUNTIME_DEADLINE_MS" \\\n'
         '        \'{trace: $trace, deadline: $deadline}\'\n'
         '}\n')
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), FakeRuntimeAPI)
+    # Port 0: the kernel picks it and the server holds it from then on, so nothing can take it first.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRuntimeAPI)
     server.events = [b'{"fail": false}', b'{"fail": true}', b'{"fail": "quiet"}', b'{"fail": false}']
     server.served, server.posts = 0, []
     thread = threading.Thread(target=server.serve_forever, daemon=True)

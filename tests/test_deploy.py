@@ -47,8 +47,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws_env, cases_for, choice_values, free_port,
-                      mise_env, moto_server, params, rie_path, run, wait_for_port)
+from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws_env, cases_for, choice_values, mise_env,
+                      moto_server, params, reserve, rie_path, run, wait_for_port)
 from test_iac import CfnLoader, terraform_config
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -85,15 +85,19 @@ DEPLOYS = deploy_rotation()
 DEPLOYS[0] = {**DEPLOYS[0], "description": "Orders API: creates orders #1"}
 
 
-# Where the function runs when moto invokes it (moto_cfn.EMULATOR): the
-# emulator a test starts with `mise run start:native --port EMULATOR_PORT`.
-EMULATOR_PORT = free_port()
+@pytest.fixture(scope="module")
+def emulator_ports() -> tuple[int, int]:
+    """Where the function runs when moto invokes it (moto_cfn.EMULATOR): the
+    emulator a test starts with `mise run start:native --port P --api-port Q`.
+    Both ports it binds are reserved (tests/ports.py), the Runtime API's too."""
+    port, api_port = reserve(2)
+    return port, api_port
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory):
+def moto(tmp_path_factory, emulator_ports):
     yield from moto_server(tmp_path_factory.mktemp("moto"), REGION,
-                           env={"MOTO_LAMBDA_EMULATOR": f"http://127.0.0.1:{EMULATOR_PORT}"})
+                           env={"MOTO_LAMBDA_EMULATOR": f"http://127.0.0.1:{emulator_ports[0]}"})
 
 
 class Project:
@@ -440,12 +444,11 @@ def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
 
 class Recorder(http.server.BaseHTTPRequestHandler):
     """Stands in for a Function URL's HTTPS endpoint (moto serves none): records
-    each request and answers 200."""
-
-    requests: list = []
+    each request in its server's `requests` (one list per server, not one shared
+    by every server in the process) and answers 200."""
 
     def do_GET(self):
-        self.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers.items())})
+        self.server.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers.items())})
         body = b'{"recorded": true}'
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -459,20 +462,23 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def recording_endpoint(tmp_path: Path):
-    """An HTTPS server on 127.0.0.1 with a throwaway certificate; yields its port."""
+    """An HTTPS server on 127.0.0.1 with a throwaway certificate; yields it
+    (server.server_address[1] is its port, server.requests what it received)."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
          "-keyout", str(key), "-out", str(cert)], tmp_path)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server.requests = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1]
+        yield server
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def assert_signed_for_lambda(request: dict, url: str) -> None:
@@ -497,27 +503,46 @@ def assert_signed_for_lambda(request: dict, url: str) -> None:
     assert auth.signature(auth.string_to_sign(aws_request, canonical), aws_request) == signature, canonical
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to proc's process group (start_new_session made it its leader),
+    SIGKILL if it outlives timeout. A group already gone (the task exited, or
+    failed to start) is not an error: the teardown must not hide the test's."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait(timeout=timeout)
+
+
 @pytest.fixture
-def function_emulator(tmp_path):
+def function_emulator(tmp_path, emulator_ports):
     """Starts the project's own handler under the emulator, where moto_cfn
     sends the invocations of the deployed (image) function; yields its log."""
     procs = []
+    port, api_port = emulator_ports
 
     def _start(p: Project) -> Path:
         log = tmp_path / "function.log"
         env = {**os.environ, **p.env, "PATH": f"{Path(rie_path()).parent}{os.pathsep}{p.env['PATH']}"}
         out = open(log, "w")
-        proc = subprocess.Popen(["mise", "run", "start:native", "--port", str(EMULATOR_PORT)], cwd=p.path,
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(["mise", "run", "start:native", "--port", str(port), "--api-port", str(api_port)],
+                                cwd=p.path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append((proc, out))
-        wait_for_port(EMULATOR_PORT, proc, timeout=600)
+        wait_for_port(port, proc, timeout=600)
         return log
 
     yield _start
     for proc, out in procs:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        out.close()
+        try:
+            stop_group(proc)
+        finally:
+            out.close()
 
 
 def call_function_url(p: Project, iac: str, tmp_path: Path) -> tuple[dict, str]:
@@ -527,15 +552,15 @@ def call_function_url(p: Project, iac: str, tmp_path: Path) -> tuple[dict, str]:
     url = p.outputs(iac)["FunctionUrl"]
     bin_dir = tmp_path / "curl-bin"
     bin_dir.mkdir()
-    with recording_endpoint(tmp_path) as port:
+    with recording_endpoint(tmp_path) as server:
+        port = server.server_address[1]
         curl = bin_dir / "curl"
         curl.write_text(f'#!/bin/sh\nexec {shutil.which("curl")} --insecure --connect-to ::127.0.0.1:{port} "$@"\n')
         curl.chmod(0o755)
-        Recorder.requests = []
         env = {**p.env, "PATH": f"{bin_dir}{os.pathsep}{p.env['PATH']}"}
         out = run(["mise", "run", "invoke:remote", "goodbye", "--name", "Chris"], p.path, env=env).stdout
     assert json.loads(out) == {"recorded": True}, "the endpoint's answer is printed"
-    (request,) = Recorder.requests
+    (request,) = server.requests
     assert request["path"] == "/goodbye?name=Chris"
     assert request["headers"]["Host"] == url.split("/")[2]
     return request, url

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import (GOARCH, LANGUAGES, MATRIX, assert_cases, choice_values, free_port, images, mise_env,
-                      params, run, wait_for_port)
+from conftest import (GOARCH, LANGUAGES, MATRIX, assert_cases, choice_values, images, mise_env,
+                      params, reserve_one, run, wait_for_port)
 
 ENGINE = standin_images.engine()
 PROBLEM = standin_images.podman_problem() if ENGINE == "podman" else ""
@@ -108,7 +108,7 @@ def test_image_builds_and_answers_through_mise_start(render, answers, tmp_path):
             assert compressed < SCRATCH_LIMIT[answers["language"]], compressed
             standin_images.emulator(GOARCH[arch], tmp_path)
             env["RIE_DIR"] = str(tmp_path)
-        port = free_port()
+        port = reserve_one()  # the one host port `start` binds (-p port:8080)
         server = subprocess.Popen(["mise", "run", "start", "--tag", tag, "--port", str(port)],
                                   cwd=project, env={**os.environ, **env}, start_new_session=True)
         try:

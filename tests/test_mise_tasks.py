@@ -3,16 +3,19 @@ and invoke against the emulator, test and lint."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, COPIER, MATRIX, assert_case, cases_for, choice_values, copier_jinja_env,
-                      event_kind, free_port, mise_env, one_per, params, rie_path, run, wait_for_port)
+from conftest import (CARGO_TARGET_DIR, COPIER, MATRIX, assert_case, cargo_target_lock, cases_for, choice_values,
+                      copier_jinja_env, event_kind, images, mise_env, one_per, params, reserve, rie_path, run,
+                      wait_for_port)
 
 # One project per language, with the defaults for everything else.
 ONE_PER_LANGUAGE = one_per("language")
@@ -71,14 +74,22 @@ def test_build_start_and_invoke_natively(render, env, answers):
     bootstrap = project / "build" / "bootstrap"
     if bootstrap.exists():
         bootstrap.unlink()
+    # A Rust build copies its bootstrap out of the shared CARGO_TARGET_DIR,
+    # and start:native builds again first: the lock (conftest) is held until
+    # the emulator runs this project's bootstrap.
+    building = contextlib.ExitStack()
+    if answers["language"] == "rust":
+        building.enter_context(cargo_target_lock())
     run(["mise", "run", "build:native"], project, env=env)
     assert bootstrap.stat().st_size > 0
 
-    port = free_port()
+    # Both ports the emulator binds are reserved; the Runtime API's is not
+    # port + 1, so that --api-port is seen to be honoured.
+    port, api_port = reserve(2)
     log_path = project / "build" / f"start-native-{port}.log"
     log = open(log_path, "w")
     server = subprocess.Popen(
-        ["mise", "run", "start:native", "--port", str(port)],
+        ["mise", "run", "start:native", "--port", str(port), "--api-port", str(api_port)],
         cwd=project, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -89,10 +100,13 @@ def test_build_start_and_invoke_natively(render, env, answers):
 
     try:
         wait_for_port(port, server, timeout=120)
+        building.close()
         cases = cases_for(answers)
         assert sorted(c["event"] for c in cases) == sorted(p.name for p in (project / "events").glob("*.json"))
         for case in cases:
             assert_case(case, invoke(case["event"].removesuffix(".json")))
+        # The emulator opens its Runtime API with the first invocation.
+        assert listening(api_port), f"the emulator's Runtime API listens on --api-port {api_port}"
         # With no event named, invoke sends the trigger's sample event.
         default = next(c for c in cases if c["event"] == f"{sample_event(answers['trigger'])}.json")
         assert_case(default, invoke())
@@ -106,6 +120,94 @@ def test_build_start_and_invoke_natively(render, env, answers):
         assert missing.returncode != 0
         assert "no event events/no-such-event.json" in missing.stderr
     finally:
+        building.close()
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
         log.close()
+
+
+# --- A port that is taken stops start and start:native before they start ---
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def held(port: int):
+    """A server that is not the task's listening on 127.0.0.1:port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        yield
+
+
+def processes_naming(port: int) -> list[str]:
+    """Command lines of this machine's processes that mention 127.0.0.1:port
+    (an emulator started on it)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue  # exited meanwhile
+        if any(f"127.0.0.1:{port}".encode() in a for a in args):
+            found.append(b" ".join(args).decode(errors="replace"))
+    return found
+
+
+@pytest.mark.parametrize("taken, message", [
+    ("port", "error: port {port} (the invoke endpoint, --port) is in use; choose another with --port N"),
+    ("port + 1", "error: port {next} (the emulator's Runtime API, --port + 1) is in use; "
+                 "choose another with --api-port N (or --port N)"),
+    ("api-port", "error: port {api} (the emulator's Runtime API, --api-port) is in use; "
+                 "choose another with --api-port N"),
+])
+def test_start_native_stops_on_a_taken_port(render, env, taken, message):
+    """Each port start:native would bind is checked first: a taken one stops
+    the task with the port, what it is for and the flag that moves it (not
+    the emulator's panic), and nothing is left running. --skip-deps: the
+    build is not what this checks (test_build_start_and_invoke_natively
+    runs it)."""
+    project = render(ONE_PER_LANGUAGE[0]).path
+    port, after, api = reserve(3, consecutive=True)  # api: not port + 1, which stays free
+    args = ["--port", str(port)] + (["--api-port", str(api)] if taken == "api-port" else [])
+    hold = {"port": port, "port + 1": after, "api-port": api}[taken]
+    with held(hold):
+        result = run(["mise", "run", "--skip-deps", "start:native", *args], project, env=env, check=False,
+                     timeout=120)
+        assert result.returncode != 0, result.stderr
+        assert message.format(port=port, next=after, api=api) in result.stderr, result.stderr
+        assert "Invoke endpoint" not in result.stderr, "it stops before it starts anything"
+    for other in {port, after, api} - {hold}:
+        assert not listening(other), f"port {other} was left listening"
+    assert [p for port_ in (port, after, api) for p in processes_naming(port_)] == []
+
+
+def test_start_native_refuses_a_port_that_is_no_port(render, env):
+    project = render(ONE_PER_LANGUAGE[0]).path
+    result = run(["mise", "run", "--skip-deps", "start:native", "--port", "90000"], project, env=env,
+                 check=False, timeout=120)
+    assert result.returncode != 0
+    assert "error: --port must be a port number from 1 to 65535, not '90000'" in result.stderr, result.stderr
+
+
+def test_start_stops_on_a_taken_port_before_asking_the_engine(render, env, tmp_path):
+    """`mise run start` publishes one host port (-p port:8080); a taken one
+    stops the task before the container engine is called at all: docker is
+    the recording stand-in (tests/standins/), and it records nothing."""
+    project = render(images()[0]).path
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").symlink_to(Path(__file__).parent / "standins" / "docker")
+    calls = tmp_path / "calls.jsonl"
+    engine_env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}", "STANDIN_LOG": str(calls),
+                  "CONTAINER_ENGINE": ""}
+    (port,) = reserve()
+    with held(port):
+        result = run(["mise", "run", "start", "--port", str(port), "--tag", "hello-fn:local"], project,
+                     env=engine_env, check=False, timeout=120)
+    assert result.returncode != 0
+    assert (f"error: port {port} (the invoke endpoint, --port) is in use; choose another with --port N"
+            in result.stderr), result.stderr
+    assert not calls.exists(), f"the engine was called: {calls.read_text()}"

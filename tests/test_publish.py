@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import GIT_IDENTITY, MATRIX, ROOT, aws_env, free_port, local_server, mise_env, moto_server, one_per, params, run
+from conftest import (GIT_IDENTITY, MATRIX, ROOT, aws_env, local_server, mise_env, moto_server, one_per, params,
+                      reserve_one, run)
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -190,7 +191,7 @@ def test_invoke_remote_before_deploy_says_deploy_first(workspace):
 @pytest.fixture
 def local_registry(tmp_path):
     """Debian's docker-registry on 127.0.0.1, storing in tmp_path."""
-    port = free_port()
+    port = reserve_one()
     config = tmp_path / "registry.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
                       f"http:\n  addr: 127.0.0.1:{port}\n")
@@ -213,9 +214,8 @@ def test_publish_with_podman_pushes_for_real_and_records_the_pushed_digest(works
     env = {**standin_images.podman_env(insecure_registries=[local_registry]),
            "STANDIN_REAL_PODMAN": shutil.which("podman"), "STANDIN_ECR_REGISTRY": registry,
            "STANDIN_LOCAL_REGISTRY": local_registry}
-    standin_images.ensure_base_images(ws.project, answers["architecture"])
-
-    ws.mise("publish", env=env)
+    with standin_images.base_images_for(ws.project, answers["architecture"]):  # publish builds on them
+        ws.mise("publish", env=env)
 
     podman = [c["argv"] for c in ws.calls("podman")]
     build = next(a for a in podman if a[:1] == ["build"])
