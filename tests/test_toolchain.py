@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import COPIER, ROOT, cover, one_per, params, run
+from conftest import COPIER, RIE_TOOL, ROOT, cover, one_per, params, run
 from test_iac import aws_provider_mirror
 
 BOOTSTRAP = (ROOT / "script" / "bootstrap").read_text()
@@ -73,8 +73,7 @@ def test_mise_toml_pins_every_tool_exactly(render, answers):
 def test_bootstrap_installs_what_projects_pin(render, answers):
     """The emulator and staticcheck the tests run are the versions projects pin."""
     tools = mise_tools(render(answers).path)
-    rie = "go:github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
-    assert tools[rie] == bootstrap_pin("RIE_VERSION")
+    assert tools[RIE_TOOL] == bootstrap_pin("RIE_VERSION")
     assert f"aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
     staticcheck = "go:honnef.co/go/tools/cmd/staticcheck"
     if answers["language"] == "go":
