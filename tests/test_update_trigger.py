@@ -38,8 +38,18 @@ PROJECTS = [
 # What this release changes on purpose in a project made from v0.1.0, besides
 # recording the trigger: a failing custom handler's errorMessage is now its last
 # stderr line alone (runtime/bootstrap, and the words about it in function.sh,
-# README.md and a Dockerfile comment). Name here what a release changes.
-RELEASE_CHANGES = {"custom": ["Dockerfile", "README.md", "function.sh", "runtime/bootstrap"]}
+# README.md and a Dockerfile comment); in every project, actions pinned by
+# commit SHA (the workflows), exact tool versions (mise.toml, and the Go and
+# Rust build images in the Dockerfile), publish's check for an image index,
+# start:native's install hint and the README's deploy role (whose iam/ files
+# are new, so not in `git diff`). Name here what a release changes.
+EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
+                         ".config/mise/tasks/start/native", "README.md", "mise.toml", "Dockerfile"]
+RELEASE_CHANGES = {
+    "go": EVERY_PROJECT_CHANGES,
+    "rust": EVERY_PROJECT_CHANGES,
+    "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap"],
+}
 
 pytestmark = pytest.mark.usefixtures("git_identity")
 
