@@ -146,7 +146,7 @@ ACCOUNT = "123456789012"
 # only a condition on the function): the only ones "Resource": "*" may hold.
 NO_RESOURCE_LEVEL = {
     "ecr:GetAuthorizationToken", "cloudformation:GetTemplateSummary", "cloudformation:ValidateTemplate",
-    "lambda:CreateEventSourceMapping", "logs:DescribeLogGroups", "logs:CreateLogDelivery",
+    "lambda:CreateEventSourceMapping", "lambda:ListEventSourceMappings", "logs:DescribeLogGroups", "logs:CreateLogDelivery",
     "logs:DeleteLogDelivery", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
     "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
 }
