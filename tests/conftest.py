@@ -228,6 +228,10 @@ def images() -> list[dict]:
     return one_per("language", "architecture", "base_image")
 
 
+# mise.toml's tool for the Lambda Runtime Interface Emulator: mise's go
+# backend and a module pseudo-version (`start` builds the same for scratch images).
+RIE_TOOL = "go:github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+
 # What a copy of the template consists of: the questions, the files, the hooks
 # and the fragments the files import (includes/).
 TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")

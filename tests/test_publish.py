@@ -241,3 +241,33 @@ def test_publish_with_podman_pushes_for_real_and_records_the_pushed_digest(works
     # The same commit again: reused from ECR, nothing built or pushed.
     assert "reusing" in ws.mise("publish", env=env).stdout
     assert len([c for c in ws.calls("podman") if c["argv"][:1] == ["push"]]) == 1
+
+    # An image index of that image under another tag, as Docker's containerd
+    # image store pushes even for one platform: a real one, pushed by Podman.
+    # publish checks what ECR stores, refuses it and says what to change.
+    podman = [str(tmp_path / "bin" / "podman")]
+    index = f"localhost/index-{commit}"
+    podman_env = {**ws.env, **env, "AWS_DEFAULT_REGION": REGION}  # the stand-in registers it in ECR
+    run([*podman, "manifest", "create", index], ws.project, env=podman_env)
+    try:
+        run([*podman, "manifest", "add", index, f"containers-storage:{registry}/{repo}:{commit}"], ws.project,
+            env=podman_env)
+        run([*podman, "manifest", "push", "--all", index, f"docker://{registry}/{repo}:indexed"], ws.project,
+            env=podman_env)
+    finally:
+        run([*podman, "manifest", "rm", index], ws.project, env=podman_env, check=False)
+    assert ecr_media_type(ws, repo, "indexed") == "application/vnd.oci.image.index.v1+json"
+    refused = ws.mise("publish", "--tag", "indexed", env=env, check=False)
+    assert refused.returncode != 0
+    assert f"{registry}/{repo}:indexed" in refused.stderr and "is an image index" in refused.stderr
+    assert f"platforms: {platform} " in refused.stderr and f"image manifest for {platform}" in refused.stderr
+    assert '"containerd-snapshotter": false' in refused.stderr and "CONTAINER_ENGINE=podman" in refused.stderr
+    # What deploy would deploy is still the image published before.
+    assert (ws.project / "build" / "published-image").read_text().strip() == f"{registry}/{repo}@{stored}"
+
+
+def ecr_media_type(ws, repo, tag):
+    return ws.aws("ecr", "batch-get-image", "--repository-name", repo, "--image-ids", f"imageTag={tag}",
+                  "--accepted-media-types", "application/vnd.oci.image.index.v1+json",
+                  "application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.v2+json")["images"][0]["imageManifestMediaType"]

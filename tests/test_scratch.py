@@ -4,13 +4,16 @@ builds the images and runs them that way through `mise run start`)."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import tomllib
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, assert_cases, cargo_target_lock, emulator, images, one_per,
-                      params, run)
+from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, RIE_TOOL, ROOT, assert_cases, cargo_target_lock,
+                      emulator, images, mise_env, one_per, params, run)
 
 ONE_SCRATCH_PER_LANGUAGE_ARCH = [c for c in images() if c["base_image"] == "scratch"]
 
@@ -60,3 +63,43 @@ def test_rust_scratch_bootstrap_is_static_and_answers(render, answers):
         command = [shutil.which("qemu-aarch64-static"), *command]
     with emulator(command, project) as port:
         assert_cases(port, project / "events")
+
+
+# The image's CPU as `file` names it.
+ELF_MACHINE = {"arm64": "ARM aarch64", "x86_64": "x86-64"}
+
+
+# One scratch project, arm64: the emulator is cross-built wherever this runs
+# on x86_64, and the build is the same code for either CPU.
+ONE_ARM64_SCRATCH = [next(c for c in ONE_SCRATCH_PER_LANGUAGE_ARCH if c["architecture"] == "arm64")]
+
+
+@pytest.mark.parametrize("answers", params(ONE_ARM64_SCRATCH))
+def test_start_builds_the_pinned_emulator_for_the_image_cpu(render, answers, tmp_path):
+    """`mise run start` for a scratch image builds the emulator version
+    mise.toml pins, for the image's CPU, from the Go module proxy (checked
+    against the checksum database), and mounts it: no download of a
+    release's `latest` binary without a checksum. docker is the stand-in
+    that records the `run` it is asked for."""
+    project = render(answers).path
+    pinned = tomllib.loads((project / "mise.toml").read_text())["tools"][RIE_TOOL]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").symlink_to(ROOT / "tests" / "standins" / "docker")
+    log, rie_dir = tmp_path / "calls.jsonl", tmp_path / "rie"
+    env = {**mise_env(project), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "STANDIN_LOG": str(log),
+           "CONTAINER_ENGINE": "docker", "RIE_DIR": str(rie_dir)}
+    run(["mise", "run", "start", "--tag", "fn:test", "--port", "9123"], project, env=env, timeout=600)
+
+    rie = rie_dir / f"aws-lambda-rie-{pinned}-{answers['architecture']}"
+    described = run(["file", "-L", str(rie)], tmp_path).stdout
+    assert ELF_MACHINE[answers["architecture"]] in described and "statically linked" in described, described
+    # The module, version and checksum go recorded in the binary: the pinned version's.
+    build_info = run(["go", "version", "-m", str(rie)], tmp_path).stdout
+    (module,) = [line.split() for line in build_info.splitlines() if line.split()[:1] == ["mod"]]
+    assert module[1:3] == ["github.com/aws/aws-lambda-runtime-interface-emulator", pinned], build_info
+    assert module[3].startswith("h1:"), build_info
+    (call,) = [c["argv"] for c in map(json.loads, log.read_text().splitlines()) if c["argv"][:1] == ["run"]]
+    assert call[call.index("--volume") + 1] == f"{rie_dir}:/aws-lambda:ro"
+    assert call[call.index("--entrypoint") + 1] == f"/aws-lambda/{rie.name}"
+    assert call[-2:] == ["fn:test", "/bootstrap"]

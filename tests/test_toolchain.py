@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import COPIER, ROOT, one_per, params, run
+from conftest import COPIER, RIE_TOOL, ROOT, cover, one_per, params, run
 from test_iac import aws_provider_mirror
 
 BOOTSTRAP = (ROOT / "script" / "bootstrap").read_text()
@@ -47,19 +47,33 @@ def provider_plugins(mirror: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("answers", params(one_per("language")))
-def test_mise_toml_pins_every_tool(render, answers):
-    for tool, pin in mise_tools(render(answers).path).items():
+# An exact release (1.26.11, v0.8.2) or a Go pseudo-version: never a prefix
+# such as "2" or "1.26", which mise resolves to whatever is newest that day.
+EXACT = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?")
+
+
+@pytest.mark.parametrize("answers", params(cover(("language",), ("iac",))))
+def test_mise_toml_pins_every_tool_exactly(render, answers):
+    """Language and IaC tool choose the tools (no mise.lock: its checksums come
+    from GitHub's release assets, which cannot be fetched, nor so checked, here)."""
+    tools = mise_tools(render(answers).path)
+    for tool, pin in tools.items():
         pin = pin["version"] if isinstance(pin, dict) else pin
-        assert pin != "latest" and re.match(r"v?\d", pin), (tool, pin)
+        assert EXACT.fullmatch(pin), (tool, pin)
+    if answers["iac"] == "sam":
+        # The SAM CLI the deploy tests run is the one projects pin.
+        assert re.search(r"aws-sam-cli==(\S+)", BOOTSTRAP).group(1) == tools["aws-sam"]
+    if answers["language"] == "custom":
+        # The Dockerfile's shellcheck stage and `mise run lint` check with one version.
+        (image,) = [i for i in from_lines((render(answers).path / "Dockerfile").read_text()) if "shellcheck" in i]
+        assert image.rpartition(":v")[2] == tools["shellcheck"], image
 
 
 @pytest.mark.parametrize("answers", params(one_per("language")))
 def test_bootstrap_installs_what_projects_pin(render, answers):
     """The emulator and staticcheck the tests run are the versions projects pin."""
     tools = mise_tools(render(answers).path)
-    rie = "go:github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
-    assert tools[rie] == bootstrap_pin("RIE_VERSION")
+    assert tools[RIE_TOOL] == bootstrap_pin("RIE_VERSION")
     assert f"aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
     staticcheck = "go:honnef.co/go/tools/cmd/staticcheck"
     if answers["language"] == "go":
@@ -144,7 +158,9 @@ def test_toolchain_version_is_written_once(render, answers):
     if language == "go":
         assert tools["go"] == expected
         assert f"golang:{expected}-bookworm" in from_lines(dockerfile)
-        assert f"\ngo {expected}\n" in (project / "go.mod").read_text()
+        # go.mod states the language version, go_version's major.minor.
+        language_version = ".".join(expected.split(".")[:2])
+        assert f"\ngo {language_version}\n" in (project / "go.mod").read_text()
     else:
         assert tools["rust"]["version"] == expected
         assert f"rust:{expected}-slim-bookworm" in from_lines(dockerfile)

@@ -38,9 +38,19 @@ PROJECTS = [
 # stderr line alone (runtime/bootstrap, and the words about it in function.sh,
 # README.md and a Dockerfile comment); the description is written as a quoted
 # string in the SAM template and a double-quoted one in the CDK app (includes/
-# quote.jinja). Name here what a release changes.
-RELEASE_CHANGES = {"custom": ["Dockerfile", "README.md", "function.sh", "runtime/bootstrap"],
-                   "go": ["sam/template.yaml"], "rust": ["cdk/bin/app.ts"]}
+# quote.jinja); in every project, actions pinned by commit SHA (the
+# workflows), exact tool versions (mise.toml, and the Go and Rust build images
+# in the Dockerfile), publish's check for an image index, start's and
+# start:native's port checks and emulator, and the README's deploy role
+# (whose iam/ files are new, so not in `git diff`). Name here what a release
+# changes.
+EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
+                         ".config/mise/tasks/start/native", "README.md", "mise.toml", "Dockerfile"]
+RELEASE_CHANGES = {
+    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
+    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts"],
+    "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap"],
+}
 
 pytestmark = pytest.mark.usefixtures("git_identity")
 

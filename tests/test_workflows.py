@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import urllib.request
+
 import pytest
 import yaml
 
-from conftest import GOARCH, MATRIX, ROOT, one_per, params, run
+from conftest import COPIER, GOARCH, MATRIX, ROOT, aws_env, moto_server, one_per, params, run
 
 # Checks of every combination: one xdist group, whose renders happen once (conftest).
 pytestmark = pytest.mark.xdist_group("matrix")
@@ -68,17 +73,36 @@ def test_deploy_uses_oidc_and_deploys_by_digest(render, answers):
     assert "PUBLISHED_IMAGE_FILE" in deploy_task and "@sha256:" in deploy_task
 
 
-@pytest.mark.parametrize("answers", params(MATRIX))
-def test_actions_are_pinned_to_versions(render, answers):
+# owner/repo[/path]@<full commit SHA> # vX.Y.Z: a tag can be moved to other
+# code, a commit cannot; the comment is the version Dependabot reads and bumps.
+PINNED_ACTION = re.compile(r"[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+")
+
+
+def assert_actions_pinned_by_commit(path):
+    text = path.read_text()
+    lines = [line.split("uses:", 1)[1].strip() for line in text.splitlines() if line.lstrip(" -").startswith("uses:")]
+    assert lines, path
+    for uses in lines:
+        # A called workflow is this repository's own, checked here too.
+        if not uses.startswith("./.github/workflows/"):
+            assert PINNED_ACTION.fullmatch(uses), f"{path.name}: {uses} is not pinned by commit SHA with a # vX.Y.Z comment"
+    # Every step's action as YAML reads it is one of the lines checked above.
+    for job in yaml.safe_load(text)["jobs"].values():
+        for step in [job, *steps(job)]:
+            if "uses" in step:
+                assert any(uses.split(" #")[0] == step["uses"] for uses in lines), step["uses"]
+
+
+def test_template_ci_actions_are_pinned_by_commit():
+    assert_actions_pinned_by_commit(ROOT / ".github" / "workflows" / "test.yml")
+
+
+@pytest.mark.parametrize("answers", params(one_per("language", "architecture")))
+def test_actions_are_pinned_by_commit(render, answers):
+    """Language and architecture choose the steps (caches, QEMU)."""
     project = render(answers).path
     for name in ("ci.yml", "deploy.yml"):
-        for job in workflow(project, name)["jobs"].values():
-            # A called workflow is this repository's own, checked here too.
-            assert job.get("uses", "./.github/workflows/").startswith("./.github/workflows/"), job
-            for step in steps(job):
-                if "uses" in step:
-                    action, _, version = step["uses"].partition("@")
-                    assert version.startswith("v") and version[1:2].isdigit(), step["uses"]
+        assert_actions_pinned_by_commit(project / ".github" / "workflows" / name)
 
 
 @pytest.mark.parametrize("answers", params(MATRIX))
@@ -113,3 +137,137 @@ def test_deploy_waits_for_ci_and_one_deploy_per_environment(render, answers):
     assert "concurrency" not in deploy
     assert job["concurrency"] == {"group": f"deploy-{job['environment']}", "cancel-in-progress": False}
     assert "github.ref" not in (project / ".github" / "workflows" / "deploy.yml").read_text()
+
+
+# The deploy role (iam/, the README's "The deploy role"): who may assume it,
+# and what it may do.
+
+PARLIAMENT = ROOT / ".tools" / "bin" / "parliament"
+ACCOUNT = "123456789012"
+
+# Actions that name no resource type in IAM (or, for CreateEventSourceMapping,
+# only a condition on the function): the only ones "Resource": "*" may hold.
+NO_RESOURCE_LEVEL = {
+    "ecr:GetAuthorizationToken", "cloudformation:GetTemplateSummary", "cloudformation:ValidateTemplate",
+    "lambda:CreateEventSourceMapping", "lambda:ListEventSourceMappings", "logs:DescribeLogGroups", "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
+}
+
+
+def deploy_policy(project) -> dict:
+    return json.loads((project / "iam" / "deploy-policy.json").read_text().replace("ACCOUNT_ID", ACCOUNT))
+
+
+def iac_services(project, iac) -> set[str]:
+    """The AWS services whose resources the IaC declares, as IAM names them."""
+    if iac == "terraform":
+        text = "".join(p.read_text() for p in (project / "terraform").glob("*.tf"))
+        names = re.findall(r'^resource "aws_([a-z0-9]+)_', text, re.M)
+    elif iac == "sam":
+        text = (project / "sam" / "template.yaml").read_text()
+        names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +Type: (HttpApi|SQS|ScheduleV2)$", text, re.M)
+    else:
+        text = (project / "cdk" / "lib" / "function-stack.ts").read_text()
+        names = re.findall(r"from 'aws-cdk-lib/aws-([a-z0-9]+)", text)
+    alias = {"serverless": "lambda", "httpapi": "apigateway", "apigatewayv2": "apigateway", "cloudwatch": "logs",
+             "schedulev2": "scheduler"}
+    return {alias.get(n.lower(), n.lower()) for n in names} - {"cloudformation"}
+
+
+@pytest.mark.parametrize("answers", params(one_per("iac")))
+def test_trust_policy_admits_only_this_repository_production_environment(render, answers):
+    project = render(answers).path
+    trust = json.loads((project / "iam" / "github-trust-policy.json").read_text())
+    (statement,) = trust["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"] == {
+        "Federated": "arn:aws:iam::ACCOUNT_ID:oidc-provider/token.actions.githubusercontent.com"}
+    # Exact matches only (StringEquals, no wildcard): the deploy job's environment.
+    environment = workflow(project, "deploy.yml")["jobs"]["deploy"]["environment"]
+    assert statement["Condition"] == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": f"repo:OWNER/REPO:environment:{environment}"}}
+
+
+@pytest.mark.skipif(not PARLIAMENT.exists(), reason=f"{PARLIAMENT} is missing: script/bootstrap installs parliament")
+@pytest.mark.parametrize("answers", params(one_per("iac", "trigger")))
+def test_deploy_policy_is_least_privilege_and_valid(render, answers):
+    """parliament (IAM's action, resource and condition definitions) finds
+    nothing, resources are named wherever IAM allows, the roles go to the
+    answered services only, and the services are exactly those the IaC and
+    the tasks use."""
+    project = render(answers).path
+    policy = deploy_policy(project)
+    result = subprocess.run([str(PARLIAMENT), "--string", json.dumps(policy), "--json", "--minimum_severity", "INFO"],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    findings = [json.loads(line) for line in result.stdout.splitlines()]
+    # parliament takes an account for an ARN's fifth field; the SAM transform's
+    # ARN, as AWS documents it for CreateChangeSet, has "aws" there.
+    findings = [f for f in findings if f["location"].get("string") !=
+                f"arn:aws:cloudformation:{answers.get('aws_region', 'us-east-1')}:aws:transform/Serverless-2016-10-31"]
+    assert findings == [], findings
+    assert result.returncode in (0, 1), result.stderr
+
+    actions = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        names = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        assert all("*" not in name for name in names), names
+        actions |= set(names)
+        if statement["Resource"] == "*":
+            assert set(names) <= NO_RESOURCE_LEVEL, names
+        if "iam:PassRole" in names:
+            assert names == ["iam:PassRole"]
+            passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+            assert passed_to == ["lambda.amazonaws.com"] + (
+                ["scheduler.amazonaws.com"] if answers["trigger"] == "schedule" else [])
+            # The roles it may pass are the function's (and the schedule's), never the deploy role.
+            assert all(":role/" in arn and ":role/github-deploy-" not in arn for arn in statement["Resource"])
+    services = {a.split(":")[0] for a in actions}
+    # Terraform keeps its state in S3, and adds a public Function URL's
+    # permission in a one-resource CloudFormation stack.
+    public_url = answers["trigger"] == "function-url" and answers.get(
+        "function_url_auth", COPIER["function_url_auth"]["default"]) == "NONE"
+    backend = {"terraform": {"s3"} | ({"cloudformation"} if public_url else set())}
+    expected = iac_services(project, answers["iac"]) | {"ecr", "iam", "lambda", "logs"} | backend.get(
+        answers["iac"], {"cloudformation"})
+    assert services == expected
+
+
+@pytest.fixture(scope="module")
+def moto_iam(tmp_path_factory):
+    yield from moto_server(tmp_path_factory.mktemp("moto"), "us-east-1")
+
+
+@pytest.fixture
+def moto(moto_iam):
+    """An empty local AWS account for each test."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_iam}/moto-api/reset", method="POST")).read()
+    return moto_iam
+
+
+@pytest.mark.parametrize("answers", params(one_per("iac")))
+def test_readme_commands_create_the_deploy_role(render, answers, moto, tmp_path):
+    """The README's commands, as written but for the repository's name, run
+    against a local IAM (moto_server, which also checks the policies' grammar)."""
+    project = render(answers).path
+    readme = (project / "README.md").read_text()
+    (block,) = re.findall(r"```sh\n(.*?)```", readme.split("### The deploy role", 1)[1].split("\n## ", 1)[0], re.S)
+    assert [line.split()[:3] for line in block.splitlines() if line.startswith("aws iam ")] == [
+        ["aws", "iam", "create-role"], ["aws", "iam", "put-role-policy"]]
+    env = {**aws_env(moto, "us-east-1", tmp_path), "AWS_DEFAULT_REGION": "us-east-1"}  # AWS CLI v1 reads this one
+    run(["sh", "-euc", block.replace("repo=OWNER/REPO", "repo=octo-org/hello")], project, env=env)
+
+    role_name = re.search(r"--role-name (\S+)", block).group(1)
+    assert f"role/{role_name}`" in readme, "the README names the ARN AWS_ROLE_ARN takes"
+
+    def aws(*args):
+        return json.loads(run(["aws", "iam", *args, "--output", "json"], project, env=env).stdout)
+
+    (trust,) = aws("get-role", "--role-name", role_name)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"]["Federated"] == f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    assert trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == \
+        "repo:octo-org/hello:environment:production"
+    stored = aws("get-role-policy", "--role-name", role_name, "--policy-name", "deploy")["PolicyDocument"]
+    assert stored == deploy_policy(project)
