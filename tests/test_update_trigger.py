@@ -45,7 +45,8 @@ PROJECTS = [
 # (whose iam/ files are new, so not in `git diff`). Name here what a release
 # changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
-                         ".config/mise/tasks/start/native", "README.md", "mise.toml", "Dockerfile"]
+                         ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md", "mise.toml",
+                         "Dockerfile"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts"],
