@@ -52,16 +52,19 @@ def test_a_tiny_run_prints_and_writes_the_sizes_table(tmp_path):
 
 def test_the_deploy_table_has_a_column_per_phase_and_names_the_slowest():
     bench = bench_module()
-    rows = [{"iac": "sam", "render": 1.0, "build": 5.0, "publish": 4.0, "deploy": 20.0, "invoke": 2.0, "total": 32.0},
-            {"iac": "cdk", "render": 1.0, "build": 5.0, "publish": 4.0, "deploy": 55.0, "invoke": 2.0, "total": 67.0}]
+    rows = [{"iac": "sam", "render": 1.0, "build": 5.0, "publish": 4.0, "deploy": 20.0, "invoke": 2.0, "total": 32.0,
+             "load": 1.5},
+            {"iac": "cdk", "render": 1.0, "build": 5.0, "publish": 4.0, "deploy": 55.0, "invoke": 2.0, "total": 67.0,
+             "load": 9.3}]
     table = bench.render_deploy_table(rows, 2, "1.00 1.00 1.00")
     header = next(line for line in table.splitlines() if line.startswith("| IaC |"))
-    assert cells(header) == ["IaC", *bench.PHASES, "total", "slowest phase"]
+    assert cells(header) == ["IaC", *bench.PHASES, "total", "slowest phase", "load average"]
     sam = cells(next(line for line in table.splitlines() if line.startswith("| sam |")))
     cdk = cells(next(line for line in table.splitlines() if line.startswith("| cdk |")))
     assert sam[1:6] == ["1.0 s", "5.0 s", "4.0 s", "20.0 s", "2.0 s"]
     assert sam[6] == "32.0 s (under 60 s)" and cdk[6] == "67.0 s (**over** 60 s)"
     assert sam[7] == "deploy (62%)" and cdk[7] == "deploy (82%)"
+    assert sam[8] == "1.5" and cdk[8] == "9.3"
     assert "Podman build on the stand-in base images" in table and "moto" in table
 
 
