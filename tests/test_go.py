@@ -3,7 +3,10 @@ under the Runtime Interface Emulator, for every trigger on both architectures.
 
 The unit tests run once per trigger: the architecture changes no source. The
 HTTP API and a Function URL compile the same code: their bootstraps are built
-once (conftest's bootstrap_builder), and each answers its own events."""
+once (conftest's bootstrap_builder), and each answers its own events.
+
+The size target (the tuned bootstrap at most 0.7x a plain `go build`) is held
+here, on the bootstrap these tests build anyway; script/bench reports it."""
 
 from __future__ import annotations
 
@@ -44,6 +47,29 @@ def test_go_builds_a_static_bootstrap_for_the_architecture(go_project, answers):
     file_out = run(["file", str(bootstrap)], bootstrap.parent).stdout if shutil.which("file") else ""
     if file_out:
         assert "statically linked" in file_out, file_out
+
+
+# The tuned bootstrap's size against the toolchain's defaults, per architecture.
+SIZE_RATIO_LIMIT = 0.7
+GO_PER_ARCH = [next(c for c in GO_PAIRS if c["architecture"] == arch) for arch in sorted(GOARCH)]
+
+
+@pytest.mark.parametrize("answers", params(GO_PER_ARCH))
+def test_go_bootstrap_is_at_most_0_7_of_a_plain_go_build(go_project, answers, tmp_path):
+    """scripts/build-bootstrap's flags (-trimpath, -s -w, lambda.norpc,
+    CGO_ENABLED=0) against `go build` with the toolchain's defaults, same
+    source, same architecture; sizes are deterministic, so this is a test
+    and not only a number in script/bench's table."""
+    project = go_project(answers)
+    tuned = (project / "build" / "bootstrap").stat().st_size
+    plain = tmp_path / "bootstrap"
+    run(["go", "build", "-o", str(plain), "./cmd/bootstrap"], project,
+        env={"GOARCH": GOARCH[answers["architecture"]], "GOOS": "linux"})
+    assert elf_machine(plain) == ELF_MACHINE[answers["architecture"]]
+    ratio = tuned / plain.stat().st_size
+    assert ratio <= SIZE_RATIO_LIMIT, (
+        f"build/bootstrap is {tuned} bytes, {ratio:.2f}x the plain go build's {plain.stat().st_size}: "
+        f"over {SIZE_RATIO_LIMIT}x (scripts/build-bootstrap's flags)")
 
 
 @pytest.mark.parametrize("answers", params(GO_PAIRS))

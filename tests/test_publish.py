@@ -271,3 +271,41 @@ def ecr_media_type(ws, repo, tag):
                   "--accepted-media-types", "application/vnd.oci.image.index.v1+json",
                   "application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")["images"][0]["imageManifestMediaType"]
+
+
+def test_cdk_tasks_run_npm_ci_only_when_node_modules_is_not_from_the_lock(workspace, tmp_path):
+    """deploy and destroy of a CDK project install cdk/node_modules with
+    `npm ci` (some 20 s) only when the last install was not from this very
+    package.json and package-lock.json (scripts/cdk-dependencies). npm and npx
+    are stand-ins that record their calls: `npm ci` replaces node_modules as
+    npm does, npx (the cdk CLI) does nothing."""
+    answers = next(c for c in ONE_PER_IAC if c["iac"] == "cdk")
+    ws = workspace(answers)
+    calls = tmp_path / "npm-calls"
+    for tool in ("npm", "npx"):
+        stand_in = tmp_path / "bin" / tool
+        stand_in.write_text(f'#!/bin/sh\necho "{tool} $*" >>"{calls}"\n'
+                            'if [ "$1" = ci ]; then rm -rf node_modules && mkdir node_modules; fi\n')
+        stand_in.chmod(0o755)
+    (ws.project / "build").mkdir()
+    (ws.project / "build" / "published-image").write_text(
+        f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/hello-fn@sha256:{'0' * 64}\n")
+
+    def npm_ci_runs(*task) -> bool:
+        calls.write_text("")
+        ws.mise(*task)
+        ran = calls.read_text().splitlines()
+        assert any(call.startswith("npx cdk ") for call in ran), ran
+        return "npm ci --no-audit --no-fund" in ran
+
+    assert npm_ci_runs("deploy"), "a fresh project has no node_modules"
+    assert not npm_ci_runs("deploy"), "node_modules is from this lock file"
+    assert not npm_ci_runs("destroy")
+    lock = ws.project / "cdk" / "package-lock.json"
+    lock.write_text(lock.read_text() + "\n")
+    assert npm_ci_runs("deploy"), "the lock file changed"
+    assert not npm_ci_runs("deploy")
+    (ws.project / "cdk" / "package.json").write_text((ws.project / "cdk" / "package.json").read_text() + "\n")
+    assert npm_ci_runs("destroy"), "package.json changed"
+    shutil.rmtree(ws.project / "cdk" / "node_modules")
+    assert npm_ci_runs("destroy"), "node_modules was deleted"
