@@ -86,19 +86,53 @@ CARGO_TARGET_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cach
 
 
 
+_cargo_lock_depth = [0]
+
+
 @contextmanager
 def cargo_target_lock():
-    """Held around a Rust build into CARGO_TARGET_DIR and the copy of its
-    bootstrap out of it. Cargo locks the folder while it builds, but
-    scripts/build-bootstrap copies target/.../release/bootstrap after cargo
-    has let go, and every project writes that same path: another process
-    (an xdist worker, another run) building another project in between
-    handed over its binary instead. flock: the kernel drops it with the
-    process."""
+    """Held around every command that builds into CARGO_TARGET_DIR (run()
+    takes it for a command whose env names that folder), and around a build
+    and what reads its output. Cargo locks the folder only while it builds,
+    and every project writes the same paths (debug/deps/bootstrap-<hash>,
+    release/bootstrap): another process (an xdist worker, another run)
+    building another project in between handed over its binary instead, and
+    `cargo test` ran another project's tests. flock: the kernel drops it with
+    the process; re-entrant within one."""
+    if _cargo_lock_depth[0]:
+        _cargo_lock_depth[0] += 1
+        try:
+            yield
+        finally:
+            _cargo_lock_depth[0] -= 1
+        return
     CARGO_TARGET_DIR.parent.mkdir(parents=True, exist_ok=True)
     with open(CARGO_TARGET_DIR.parent / "cargo-target.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+        _cargo_lock_depth[0] = 1
+        try:
+            yield
+        finally:
+            _cargo_lock_depth[0] = 0
+
+
+def claim_cargo_target(project: Path) -> None:
+    """Makes cargo rebuild this project's own crate where another project
+    built last. Every project's crate has the same name and, in the shared
+    folder, the same output files; cargo takes them as up to date when the
+    sources are older than the outputs, so a project rendered before another
+    one's build ran that one's binary (its tests read the other project's
+    events). Sources touched now are newer: cargo rebuilds the crate, not
+    the dependencies. Called under cargo_target_lock()."""
+    if not (project / "Cargo.toml").is_file():
+        return
+    last = CARGO_TARGET_DIR / ".last-project"
+    if last.is_file() and last.read_text() == str(project.resolve()):
+        return
+    for source in [project / "Cargo.toml", *(project / "src").rglob("*.rs")]:
+        os.utime(source)
+    CARGO_TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    last.write_text(str(project.resolve()))
 
 
 # The CDK app's npm installs, one per package.json and package-lock.json,
@@ -275,15 +309,14 @@ def have(tool: str) -> bool:
 
 
 def run(cmd, cwd, env=None, timeout=600, check=True) -> subprocess.CompletedProcess:
-    """Run a command, and on failure show its output in the assertion."""
-    proc = subprocess.run(
-        cmd,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run a command, and on failure show its output in the assertion. A
+    command that builds into the shared CARGO_TARGET_DIR holds its lock."""
+    env = {**os.environ, **(env or {})}
+    shared_cargo = env.get("CARGO_TARGET_DIR") == str(CARGO_TARGET_DIR)
+    with cargo_target_lock() if shared_cargo else contextlib.nullcontext():
+        if shared_cargo:
+            claim_cargo_target(Path(cwd))
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check:
         assert proc.returncode == 0, (
             f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
@@ -509,8 +542,7 @@ def bootstrap_builder(render, env_for):
         key = (build_inputs_digest(project), answers["architecture"])
         if key not in built:
             env = env_for(answers["architecture"])
-            with cargo_target_lock() if "CARGO_TARGET_DIR" in env else contextlib.nullcontext():
-                run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
+            run(["scripts/build-bootstrap", "build/bootstrap"], project, env=env, timeout=1800)
             # What the build script wrote: the bootstrap, and the custom runtime's function.sh.
             built[key] = [f for f in build.iterdir() if f.is_file() and f.suffix != ".log"]
         elif not (build / "bootstrap").exists():

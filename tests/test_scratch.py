@@ -12,8 +12,8 @@ import tomllib
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, RIE_TOOL, ROOT, assert_cases, cargo_target_lock,
-                      emulator, images, mise_env, one_per, params, run)
+from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, RIE_TOOL, ROOT, assert_cases, emulator,
+                      images, mise_env, one_per, params, run)
 
 ONE_SCRATCH_PER_LANGUAGE_ARCH = [c for c in images() if c["base_image"] == "scratch"]
 
@@ -53,9 +53,8 @@ def test_rust_scratch_bootstrap_is_static_and_answers(render, answers):
         pytest.skip(f"the {target} Rust target is not installed here "
                     "(rustup target add needs static.rust-lang.org, which does not answer)")
     project = render(answers).path
-    with cargo_target_lock():
-        run(["scripts/build-bootstrap", "build/bootstrap-musl"], project,
-            env={"CARGO_BUILD_TARGET": target, "CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}, timeout=1800)
+    run(["scripts/build-bootstrap", "build/bootstrap-musl"], project,
+        env={"CARGO_BUILD_TARGET": target, "CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}, timeout=1800)
     file_out = run(["file", "build/bootstrap-musl"], project).stdout
     assert "statically linked" in file_out or "static-pie" in file_out, file_out
     command = ["build/bootstrap-musl"]
