@@ -15,7 +15,7 @@ installed by script/bootstrap), with GitHub's runner semantics: expressions,
   act checks out the work tree itself for this repository.
 
 Which projects: ci.yml (both jobs) for one project per language x base image
-(scratch among them), and deploy.yml (CI, then the deploy job against moto,
+(scratch among them), both architectures among them, and deploy.yml (CI, then the deploy job against moto,
 the local AWS API of tests/test_deploy.py) for one project per IaC tool,
 one_per("iac"). A deploy run runs all of CI too, so the language x base image
 projects that a deploy already covers are not run again.
@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 import standin_images
-from conftest import GIT_IDENTITY, GOARCH, ROOT, aws_env, combo_id, mise_env, moto_server, one_per, params, run
+from conftest import GIT_IDENTITY, GOARCH, ROOT, aws_env, cover, mise_env, moto_server, one_per, params, run
 from test_images import emulation_missing, rust_target_missing
 from test_publish import local_registry  # noqa: F401 - a fixture
 
@@ -75,7 +75,9 @@ pytestmark = [pytest.mark.skipif(bool(PROBLEM), reason=PROBLEM),
               pytest.mark.xdist_group("act")]
 
 DEPLOYS = one_per("iac")
-CI_ONLY = [c for c in one_per("language", "base_image")
+# Every language x base image, and both architectures (so both runner
+# labels and both platforms' builds), in as few projects as cover() finds.
+CI_ONLY = [c for c in cover(("language", "base_image"), ("architecture",))
            if not any(all(c[q] == d[q] for q in ("language", "base_image")) for d in DEPLOYS)]
 
 
