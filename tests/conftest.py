@@ -266,6 +266,24 @@ def images() -> list[dict]:
 # backend and a module pseudo-version (`start` builds the same for scratch images).
 RIE_TOOL = "go:github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 
+def scratch_emulator(project: Path, folder: Path) -> Path:
+    """folder, holding the emulator a scratch project's `mise run start`
+    mounts, under the name start looks for in RIE_DIR: built from
+    script/bootstrap's module copy, a quicker way to the binary start would
+    build itself (tests/test_scratch.py checks that it does)."""
+    import tomllib
+
+    import standin_images
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    pinned = tomllib.loads((project / "mise.toml").read_text())["tools"][RIE_TOOL]
+    name = f"aws-lambda-rie-{pinned}-{answers['architecture']}"
+    if not (folder / name).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        standin_images.emulator(GOARCH[answers["architecture"]], folder).rename(folder / name)
+    return folder
+
+
 # What a copy of the template consists of: the questions, the files, the hooks
 # and the fragments the files import (includes/).
 TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")

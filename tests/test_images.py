@@ -16,15 +16,14 @@ import os
 import signal
 import subprocess
 import time
-import tomllib
 import uuid
 from pathlib import Path
 
 import pytest
 
 import standin_images
-from conftest import (GOARCH, LANGUAGES, MATRIX, RIE_TOOL, assert_cases, choice_values, images, mise_env,
-                      params, reserve_one, run, wait_for_port)
+from conftest import (GOARCH, LANGUAGES, MATRIX, assert_cases, choice_values, images, mise_env,
+                      params, reserve_one, run, scratch_emulator, wait_for_port)
 
 ENGINE = standin_images.engine()
 PROBLEM = standin_images.podman_problem() if ENGINE == "podman" else ""
@@ -107,12 +106,7 @@ def test_image_builds_and_answers_through_mise_start(render, answers, tmp_path):
         if answers["base_image"] == "scratch":
             compressed = standin_images.compressed_layers(tag, ENGINE)
             assert compressed < SCRATCH_LIMIT[answers["language"]], compressed
-            # The emulator `start` would build (tests/test_scratch.py checks
-            # that it does), built here from script/bootstrap's module copy
-            # under the name start looks for: a quicker way to the same binary.
-            pinned = tomllib.loads((project / "mise.toml").read_text())["tools"][RIE_TOOL]
-            standin_images.emulator(GOARCH[arch], tmp_path).rename(tmp_path / f"aws-lambda-rie-{pinned}-{arch}")
-            env["RIE_DIR"] = str(tmp_path)
+            env["RIE_DIR"] = str(scratch_emulator(project, tmp_path / "rie"))
         port = reserve_one()  # the one host port `start` binds (-p port:8080)
         server = subprocess.Popen(["mise", "run", "start", "--tag", tag, "--port", str(port)],
                                   cwd=project, env={**os.environ, **env}, start_new_session=True)

@@ -138,6 +138,36 @@ def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, ans
     assert tags[-1].startswith(f"{commit}-dirty-")
 
 
+def test_publish_image_pushes_that_image_unchanged(workspace):
+    """`publish --image` (what Deploy runs with the image CI built and
+    tested): no build; that image is tagged, pushed, and recorded by the
+    digest the registry gave it. A missing image, or one of another
+    platform, is refused before anything is pushed."""
+    answers = MATRIX[0]
+    ws = workspace(answers)
+    commit = run(["git", "rev-parse", "--short=12", "HEAD"], ws.project).stdout.strip()
+    repo = answers.get("ecr_repository", "hello-fn")
+    registry = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    other = "linux/amd64" if platform == "linux/arm64" else "linux/arm64"
+
+    missing = ws.mise("publish", "--image", "hello-fn:ci", check=False)
+    assert missing.returncode != 0 and "no image hello-fn:ci in the docker store" in missing.stderr
+    wrong = ws.mise("publish", "--image", "hello-fn:ci", check=False, env={"STANDIN_DOCKER_IMAGE_PLATFORM": other})
+    assert wrong.returncode != 0
+    assert f"hello-fn:ci is a {other} image; this function runs {platform}" in wrong.stderr
+    assert not [c for c in ws.calls("docker") if c["argv"][:1] == ["push"]]
+
+    ws.mise("publish", "--image", "hello-fn:ci", env={"STANDIN_DOCKER_IMAGE_PLATFORM": platform})
+    docker = [c["argv"] for c in ws.calls("docker")]
+    assert not [a for a in docker if a[:2] == ["buildx", "build"]], "nothing is built"
+    target = f"{registry}/{repo}:{commit}"
+    assert docker.index(["tag", "hello-fn:ci", target]) < docker.index(["push", target])
+    digest = ws.aws("ecr", "describe-images", "--repository-name", repo,
+                    "--image-ids", f"imageTag={commit}")["imageDetails"][0]["imageDigest"]
+    assert (ws.project / "build" / "published-image").read_text().strip() == f"{registry}/{repo}@{digest}"
+
+
 def test_publish_without_credentials_says_how_to_fix_it(workspace):
     ws = workspace(MATRIX[0])
     result = ws.mise("publish", check=False, env={
