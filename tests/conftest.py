@@ -607,6 +607,32 @@ def local_server(cmd: list, log: Path, port: int, env: dict | None = None):
             proc.wait(timeout=10)
 
 
+def aws(args: list[str], env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    """The AWS CLI, run in this process: the same driver as the `aws` command
+    (awscli's clidriver), with env as its environment, but without a Python
+    start-up and the CLI's imports per call (about 1 s each, many more under
+    load; a deploy test reads back some fifty things). For the tests' own
+    read-backs; the generated tasks run the real `aws` command."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from awscli.clidriver import create_clidriver
+
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.update({k: v for k, v in env.items() if v is not None})
+        with redirect_stdout(out), redirect_stderr(err):
+            code = create_clidriver().main([str(a) for a in args])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    proc = subprocess.CompletedProcess(["aws", *args], code, out.getvalue(), err.getvalue())
+    if check:
+        assert code == 0, f"aws {' '.join(map(str, args))} exited {code}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    return proc
+
+
 def aws_env(endpoint: str, region: str, tmp_path: Path) -> dict:
     """AWS CLI and SDK settings aimed at a local AWS API, ignoring the user's own."""
     return {

@@ -47,7 +47,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws_env, cases_for, choice_values, mise_env,
+from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws, aws_env, cases_for, choice_values, mise_env,
                       moto_server, params, reserve, rie_path, run, wait_for_port)
 from test_iac import CfnLoader, terraform_config
 
@@ -114,8 +114,7 @@ class Project:
         # AWS CLI v1 (here) sends SQS calls to SQS's own host unless told the
         # endpoint on the command line.
         endpoint = ["--endpoint-url", self.env["AWS_ENDPOINT_URL"]] if args[0] == "sqs" else []
-        out = run(["aws", *args, *endpoint, "--region", REGION, "--output", "json"], self.path,
-                  env=self.env).stdout
+        out = aws([*args, *endpoint, "--region", REGION, "--output", "json"], self.env).stdout
         return json.loads(out) if out.strip() else {}
 
     def clone(self, dst: Path) -> "Project":
@@ -300,8 +299,8 @@ def assert_http_api(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
 
 def function_policy(p: Project) -> list:
     """The function's resource policy statements ([] without one)."""
-    got = run(["aws", "lambda", "get-policy", "--function-name", "hello-fn", "--region", REGION,
-               "--output", "json"], p.path, env=p.env, check=False)
+    got = aws(["lambda", "get-policy", "--function-name", "hello-fn", "--region", REGION, "--output", "json"],
+              p.env, check=False)
     if got.returncode != 0:
         assert "ResourceNotFoundException" in got.stderr, got.stderr
         return []
@@ -410,8 +409,8 @@ def assert_only_the_repository_is_left(p: Project, answers: dict) -> None:
     if answers["iac"] == "terraform":
         # The state bucket stays, with a state that holds nothing.
         assert buckets == [f"tfstate-{ACCOUNT}-{REGION}"]
-        state = run(["aws", "s3", "cp", f"s3://{buckets[0]}/hello-fn/terraform.tfstate", "-",
-                     "--region", REGION], p.path, env=p.env).stdout
+        state = aws(["s3", "cp", f"s3://{buckets[0]}/hello-fn/terraform.tfstate", "-", "--region", REGION],
+                    p.env).stdout
         assert json.loads(state)["resources"] == []
     else:
         assert buckets == []

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import (GIT_IDENTITY, MATRIX, ROOT, aws_env, local_server, mise_env, moto_server, one_per, params,
+from conftest import (GIT_IDENTITY, MATRIX, ROOT, aws, aws_env, local_server, mise_env, moto_server, one_per, params,
                       reserve_one, run)
 
 ACCOUNT = "123456789012"  # moto's account
@@ -82,7 +82,7 @@ class Workspace:
         return [e for e in entries if tool is None or e["tool"] == tool]
 
     def aws(self, *args):
-        out = run(["aws", *args, "--region", REGION, "--output", "json"], self.project, env=self.env).stdout
+        out = aws([*args, "--region", REGION, "--output", "json"], self.env).stdout
         return json.loads(out)
 
 
