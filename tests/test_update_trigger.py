@@ -49,7 +49,9 @@ EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.y
                          "Dockerfile"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
-    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts"],
+    # (the rust project is the CDK one: its tasks skip an npm ci they need not run)
+    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
+                                     ".config/mise/tasks/validate"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap"],
 }
 
