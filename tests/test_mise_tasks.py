@@ -211,3 +211,15 @@ def test_start_stops_on_a_taken_port_before_asking_the_engine(render, env, tmp_p
     assert (f"error: port {port} (the invoke endpoint, --port) is in use; choose another with --port N"
             in result.stderr), result.stderr
     assert not calls.exists(), f"the engine was called: {calls.read_text()}"
+
+
+def test_invoke_with_nothing_listening_says_which_task_starts_one(render, env):
+    """curl's own error stays, followed by what it means here."""
+    project = render(ONE_PER_LANGUAGE[0]).path
+    (port,) = reserve()
+    assert not listening(port)
+    result = run(["mise", "run", "invoke", "--port", str(port)], project, env=env, check=False, timeout=120)
+    assert result.returncode != 0
+    assert "Failed to connect" in result.stderr, result.stderr
+    assert (f"error: no function is running on port {port}; start one with 'mise run start:native' "
+            f"(or 'mise run start' for the image), or name its port with --port N") in result.stderr, result.stderr

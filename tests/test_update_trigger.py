@@ -41,12 +41,13 @@ PROJECTS = [
 # quote.jinja); in every project, actions pinned by commit SHA (the
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
 # in the Dockerfile), publish's check for an image index, start's and
-# start:native's port checks and emulator, and the README's deploy role
+# start:native's port checks and emulator, invoke's word on a port nothing
+# listens on, and the README's deploy role
 # (whose iam/ files are new, so not in `git diff`). Name here what a release
 # changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md", "mise.toml",
-                         "Dockerfile"]
+                         "Dockerfile", ".config/mise/tasks/invoke/_default"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts"],
