@@ -42,12 +42,14 @@ PROJECTS = [
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
 # in the Dockerfile), publish's check for an image index, start's and
 # start:native's port checks and emulator, invoke's word on a port nothing
-# listens on, and the README's deploy role
+# listens on, the AWS CLI's own error shown by scripts/aws-context and
+# invoke:remote, and the README's deploy role
 # (whose iam/ files are new, so not in `git diff`). Name here what a release
 # changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md", "mise.toml",
-                         "Dockerfile", ".config/mise/tasks/invoke/_default"]
+                         "Dockerfile", ".config/mise/tasks/invoke/_default", ".config/mise/tasks/invoke/remote",
+                         "scripts/aws-context"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts"],
