@@ -41,7 +41,7 @@ PROJECTS = [
 # quote.jinja); in every project, actions pinned by commit SHA (the
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
 # in the Dockerfile), publish's check for an image index, start's and
-# start:native's port checks and emulator, invoke's word on a port nothing
+# start:native's port checks, emulator, timeout, memory and --env-file, invoke's word on a port nothing
 # listens on, the AWS CLI's own error shown by scripts/aws-context and
 # invoke:remote, and the README's deploy role
 # (whose iam/ files are new, so not in `git diff`). Name here what a release
