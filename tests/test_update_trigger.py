@@ -38,7 +38,9 @@ PROJECTS = [
 # stderr line alone (runtime/bootstrap, and the words about it in function.sh,
 # README.md and a Dockerfile comment); the description is written as a quoted
 # string in the SAM template and a double-quoted one in the CDK app (includes/
-# quote.jinja); in every project, actions pinned by commit SHA (the
+# quote.jinja); Terraform's state bucket is TLS-only and expires replaced
+# states (scripts/terraform-backend), and tftest/ names versions.tf's minimum;
+# in every project, actions pinned by commit SHA (the
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
 # in the Dockerfile), publish's check for an image index, start's and
 # start:native's port checks, emulator, timeout, memory and --env-file, invoke's word on a port nothing
@@ -53,7 +55,8 @@ EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.y
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts"],
-    "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap"],
+    "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
+                                       "terraform/tftest/validation.tftest.hcl"],
 }
 
 pytestmark = pytest.mark.usefixtures("git_identity")
