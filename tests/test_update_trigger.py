@@ -38,7 +38,8 @@ PROJECTS = [
 # stderr line alone (runtime/bootstrap, and the words about it in function.sh,
 # README.md and a Dockerfile comment); the description is written as a quoted
 # string in the SAM template and a double-quoted one in the CDK app (includes/
-# quote.jinja); Terraform's state bucket is TLS-only and expires replaced
+# quote.jinja); Rust declares tokio's rt feature (Cargo.toml) and says why
+# its HTTP handler takes aws_lambda_events' types (src/handler.rs); Terraform's state bucket is TLS-only and expires replaced
 # states (scripts/terraform-backend), and tftest/ names versions.tf's minimum;
 # in every project, actions pinned by commit SHA (the
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
@@ -54,7 +55,7 @@ EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.y
                          "scripts/aws-context"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
-    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts"],
+    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", "Cargo.toml", "src/handler.rs"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
                                        "terraform/tftest/validation.tftest.hcl"],
 }
