@@ -38,7 +38,8 @@ PROJECTS = [
 # stderr line alone (runtime/bootstrap, and the words about it in function.sh,
 # README.md and a Dockerfile comment); the description is written as a quoted
 # string in the SAM template and a double-quoted one in the CDK app (includes/
-# quote.jinja); Rust declares tokio's rt feature (Cargo.toml) and says why
+# quote.jinja); Go's HTTP handler logs a malformed event (its logger comes
+# from cmd/bootstrap/main.go), and so does the custom one (function.sh); Rust declares tokio's rt feature (Cargo.toml) and says why
 # its HTTP handler takes aws_lambda_events' types (src/handler.rs); Terraform's state bucket is TLS-only and expires replaced
 # states (scripts/terraform-backend), and tftest/ names versions.tf's minimum;
 # in every project, actions pinned by commit SHA (the
@@ -54,7 +55,8 @@ EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.y
                          "Dockerfile", ".config/mise/tasks/invoke/_default", ".config/mise/tasks/invoke/remote",
                          "scripts/aws-context"]
 RELEASE_CHANGES = {
-    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
+    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", "cmd/bootstrap/main.go", "internal/handler/handler.go",
+                                   "internal/handler/handler_test.go"],
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", "Cargo.toml", "src/handler.rs"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
                                        "terraform/tftest/validation.tftest.hcl"],
