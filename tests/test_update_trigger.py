@@ -46,18 +46,17 @@ PROJECTS = [
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
 # in the Dockerfile), publish's check for an image index, start's and
 # start:native's port checks, emulator, timeout, memory and --env-file, invoke's word on a port nothing
-# listens on, the AWS CLI's own error shown by scripts/aws-context and
-# invoke:remote, and the README's deploy role
+# listens on, the AWS CLI's own error shown by scripts/aws-context (and by
+# the SAM and CDK projects' invoke:remote), and the README's deploy role
 # (whose iam/ files are new, so not in `git diff`). Name here what a release
 # changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md", "mise.toml",
-                         "Dockerfile", ".config/mise/tasks/invoke/_default", ".config/mise/tasks/invoke/remote",
-                         "scripts/aws-context"]
+                         "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context"]
 RELEASE_CHANGES = {
-    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", "cmd/bootstrap/main.go", "internal/handler/handler.go",
+    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", ".config/mise/tasks/invoke/remote", "cmd/bootstrap/main.go", "internal/handler/handler.go",
                                    "internal/handler/handler_test.go"],
-    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", "Cargo.toml", "src/handler.rs"],
+    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/invoke/remote", "Cargo.toml", "src/handler.rs"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
                                        "terraform/tftest/validation.tftest.hcl"],
 }
@@ -125,7 +124,9 @@ def test_update_from_before_triggers_gives_http_api_and_changes_nothing_else(tem
     assert {k: v for k, v in after.items() if k not in ("_commit", "trigger")} == \
         {k: v for k, v in before.items() if k != "_commit"}
     # The project is exactly what this template makes of the same answers today.
-    fresh = copy(template_repo, tmp_path / "fresh" / "my-fn", ref="HEAD", **data, trigger="http-api")
+    # (The description as recorded: its default has changed since.)
+    fresh = copy(template_repo, tmp_path / "fresh" / "my-fn", ref="HEAD", **data, trigger="http-api",
+                 description=after["description"])
     assert tree(project) == tree(fresh)
     assert "<<<<<<<" not in "".join(f.decode(errors="replace") for f in tree(project).values())
 
