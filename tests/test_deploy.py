@@ -611,6 +611,23 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
     p.mise("publish")
     image = (p.path / "build" / "published-image").read_text().strip()
 
+    if iac == "terraform":
+        # The state bucket, made before the deploy (which would make it
+        # otherwise): reached over TLS only, and replaced states expire.
+        bucket = f"tfstate-{ACCOUNT}-{REGION}"
+        assert "Creating Terraform state bucket" in p.mise("state-bucket").stdout
+        policy = json.loads(p.aws("s3api", "get-bucket-policy", "--bucket", bucket)["Policy"])
+        assert [(s["Effect"], s["Principal"], s["Action"], sorted(s["Resource"]), s["Condition"])
+                for s in policy["Statement"]] == [
+            ("Deny", "*", "s3:*", [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+             {"Bool": {"aws:SecureTransport": "false"}})]
+        lifecycle = p.aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket)["Rules"]
+        assert [(r["Status"], r["NoncurrentVersionExpiration"]["NoncurrentDays"]) for r in lifecycle] == \
+            [("Enabled", 90)], lifecycle
+        # moto applies a Deny without evaluating its condition (so it denies
+        # HTTPS too): the policy goes, for the deploy to run against it.
+        p.aws("s3api", "delete-bucket-policy", "--bucket", bucket)
+
     first = p.mise("deploy")
     assert_deployed(p, answers, image)
     assert_json_logs_to_own_group(p, iac)

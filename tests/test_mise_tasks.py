@@ -211,3 +211,89 @@ def test_start_stops_on_a_taken_port_before_asking_the_engine(render, env, tmp_p
     assert (f"error: port {port} (the invoke endpoint, --port) is in use; choose another with --port N"
             in result.stderr), result.stderr
     assert not calls.exists(), f"the engine was called: {calls.read_text()}"
+
+
+def test_invoke_with_nothing_listening_says_which_task_starts_one(render, env):
+    """curl's own error stays, followed by what it means here."""
+    project = render(ONE_PER_LANGUAGE[0]).path
+    (port,) = reserve()
+    assert not listening(port)
+    result = run(["mise", "run", "invoke", "--port", str(port)], project, env=env, check=False, timeout=120)
+    assert result.returncode != 0
+    assert "Failed to connect" in result.stderr, result.stderr
+    assert (f"error: no function is running on port {port}; start one with 'mise run start:native' "
+            f"(or 'mise run start' for the image), or name its port with --port N") in result.stderr, result.stderr
+
+
+# --- start and start:native run the function as configured ---------------------
+
+# A handler that sleeps when the event asks it to, and otherwise answers with
+# what it was given: a variable from --env-file and the emulator's memory size.
+SLEEPY_HANDLER = """\
+# shellcheck shell=bash
+handler() {
+  event=$(cat)
+  case $event in *sleep*) sleep 5 ;; esac
+  printf '{"greeting":"%s","memory":"%s"}' "${GREETING:-}" "${AWS_LAMBDA_FUNCTION_MEMORY_SIZE:-}"
+}
+"""
+
+
+def test_start_native_applies_the_answered_timeout_memory_and_env_file(render, env, tmp_path):
+    """timeout=1: a handler that sleeps past it gets the emulator's timeout
+    error, as in Lambda; memory_size reaches the function; --env-file's
+    variables too."""
+    answers = {**next(c for c in MATRIX if c["language"] == "custom" and c["trigger"] == "http-api"),
+               "timeout": 1, "memory_size": 256}
+    source = render(answers).path
+    project = tmp_path / "project"
+    run(["cp", "-a", str(source), str(project)], tmp_path)
+    (project / "function.sh").write_text(SLEEPY_HANDLER)
+    (project / "events" / "sleepy.json").write_text('{"sleep": true}\n')
+    env_file = tmp_path / "local.env"
+    env_file.write_text("# for the local run\nGREETING=hello from the env file\n")
+
+    port, api_port = reserve(2)
+    log_path = tmp_path / "start-native.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            ["mise", "run", "start:native", "--port", str(port), "--api-port", str(api_port),
+             "--env-file", str(env_file)],
+            cwd=project, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_port(port, server, timeout=120)
+            out = run(["mise", "run", "invoke", "hello", "--port", str(port)], project, env=env).stdout
+            assert json.loads(out.strip().splitlines()[-1]) == {"greeting": "hello from the env file",
+                                                                 "memory": "256"}
+            slept = run(["mise", "run", "invoke", "sleepy", "--port", str(port)], project, env=env, check=False)
+            assert "Task timed out after 1.00 seconds" in slept.stdout + slept.stderr, (
+                slept.stdout + slept.stderr + log_path.read_text())
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=15)
+
+
+def test_start_passes_timeout_memory_and_env_file_to_the_engine(render, env, tmp_path):
+    """`mise run start` gives the container the emulator's timeout and memory
+    settings and --env-file; docker is the recording stand-in."""
+    answers = {**images()[0], "timeout": 2, "memory_size": 512}
+    assert answers["base_image"] != "scratch"  # scratch builds an emulator first, not what this checks
+    project = render(answers).path
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").symlink_to(Path(__file__).parent / "standins" / "docker")
+    calls = tmp_path / "calls.jsonl"
+    env_file = tmp_path / "local.env"
+    env_file.write_text("GREETING=hello\n")
+    engine_env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}", "STANDIN_LOG": str(calls),
+                  "CONTAINER_ENGINE": ""}
+    (port,) = reserve()
+    run(["mise", "run", "start", "--port", str(port), "--tag", "hello-fn:local", "--env-file", str(env_file)],
+        project, env=engine_env, timeout=120)
+    argv = next(c["argv"] for c in map(json.loads, calls.read_text().splitlines()) if c["argv"][:1] == ["run"])
+    pairs = list(zip(argv, argv[1:]))
+    assert ("--env", "AWS_LAMBDA_FUNCTION_TIMEOUT=2") in pairs, argv
+    assert ("--env", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512") in pairs, argv
+    assert ("--env-file", str(env_file)) in pairs, argv
+    assert argv.index("--env-file") < argv.index("hello-fn:local"), "engine options come before the image"

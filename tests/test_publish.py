@@ -168,16 +168,53 @@ def test_publish_image_pushes_that_image_unchanged(workspace):
     assert (ws.project / "build" / "published-image").read_text().strip() == f"{registry}/{repo}@{digest}"
 
 
-def test_publish_without_credentials_says_how_to_fix_it(workspace):
+CREDENTIALS_ADVICE = "error: no usable AWS credentials; run 'aws configure' or 'aws sso login', or set AWS_PROFILE"
+UNREACHABLE_ADVICE = "error: the AWS API cannot be reached in region {region}; check the region's name"
+
+
+# Each failure of `aws sts get-caller-identity` shows the CLI's first error
+# line, then the advice that fits it. "no network" and "expired SSO" are the
+# aws stand-in (tests/standins/aws) printing the real CLI's text: a real call
+# here reaches no AWS, yet would on a machine with a network, and there is no
+# SSO session to expire. AWS_MAX_ATTEMPTS=1 keeps the CLI from retrying a
+# connection (and the test from waiting seconds for it).
+@pytest.mark.parametrize("case", ["no credentials", "closed endpoint", "mistyped region", "no network", "expired SSO"])
+def test_publish_without_usable_aws_shows_the_cli_error_and_the_fix(workspace, tmp_path, case):
     ws = workspace(MATRIX[0])
-    result = ws.mise("publish", check=False, env={
-        "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing answers: no STS either
-    })
+    region = REGION
+    env = {"AWS_MAX_ATTEMPTS": "1"}
+    if case == "no credentials":
+        env.update(AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="")
+        cause, advice = "aws: Unable to locate credentials.", CREDENTIALS_ADVICE
+    elif case == "closed endpoint":
+        port = reserve_one()  # reserved, and nothing listens on it
+        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        cause = f'aws: Could not connect to the endpoint URL: "http://127.0.0.1:{port}/"'
+        advice = UNREACHABLE_ADVICE
+    elif case == "mistyped region":
+        del ws.env["AWS_ENDPOINT_URL"]  # AWS's own endpoints, whose names hold the region
+        region = env["AWS_REGION"] = "us-esat-1"
+        cause = 'aws: Could not connect to the endpoint URL: "https://sts.us-esat-1.amazonaws.com/"'
+        advice = UNREACHABLE_ADVICE
+    else:
+        (tmp_path / "bin" / "aws").symlink_to(ROOT / "tests" / "standins" / "aws")
+        error = {"no network": f'Could not connect to the endpoint URL: "https://sts.{REGION}.amazonaws.com/"',
+                 "expired SSO": "Error when retrieving token from sso: Token has expired and refresh failed"}[case]
+        env["STANDIN_AWS_ERROR"] = error
+        cause = f"aws: {error}"
+        advice = UNREACHABLE_ADVICE if case == "no network" else CREDENTIALS_ADVICE
+
+    result = ws.mise("publish", check=False, env=env)
     assert result.returncode != 0
-    assert "no usable AWS credentials" in result.stderr
-    assert "aws configure" in result.stderr
+    lines = result.stderr.splitlines()
+    at = [i for i, line in enumerate(lines) if line.startswith(cause)]
+    assert len(at) == 1, result.stderr
+    assert lines[at[0] + 1].startswith(advice.format(region=region)), result.stderr
     assert not pushes(ws)
+    if case in ("no network", "expired SSO"):
+        # The region came from the environment; the stand-in was asked whose credentials these are.
+        assert [c["argv"] for c in ws.calls("aws")] == [["sts", "get-caller-identity", "--query", "Account",
+                                                         "--output", "text"]]
 
 
 def test_publish_without_docker_says_so(workspace):
@@ -211,11 +248,20 @@ def test_deploy_before_publish_says_publish_first(workspace):
     assert ws.aws("lambda", "list-functions")["Functions"] == []
 
 
-def test_invoke_remote_before_deploy_says_deploy_first(workspace):
-    ws = workspace(MATRIX[0])
+# The HTTP API's invoke:remote, and the other triggers' (another template).
+@pytest.mark.parametrize("answers", params([c for c in MATRIX if c["iac"] != "terraform"][:1]
+                                           + [next(c for c in MATRIX if c["iac"] != "terraform"
+                                                   and c["trigger"] == "sqs")]))
+def test_invoke_remote_before_deploy_says_deploy_first(workspace, answers):
+    ws = workspace(answers)
     result = ws.mise("invoke:remote", check=False)
     assert result.returncode != 0
-    assert "no deployed endpoint found" in result.stderr
+    what = "queue" if answers["trigger"] == "sqs" else "endpoint"
+    assert f"no deployed {what} found" in result.stderr
+    # The CLI's reason, once, before the advice.
+    cause = ("aws: An error occurred (ValidationError) when calling the DescribeStacks operation: "
+             "Stack with id hello-fn does not exist")
+    assert result.stderr.count(cause) == 1, result.stderr
 
 
 @pytest.fixture

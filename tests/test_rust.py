@@ -169,6 +169,19 @@ def test_rust_lock_file_fits_any_project_name(render, name, trigger):
     assert not (project / "go.mod").exists()
 
 
+@pytest.mark.parametrize("answers", params(RUST_TRIGGERS))
+def test_rust_manifest_and_sources_say_what_they_use(render, answers):
+    """#[tokio::main] needs tokio's `rt` (and `macros`) feature, declared
+    here rather than borrowed from lambda_runtime's; serde already reads a
+    missing Option field as None, so no #[serde(default)] says it again."""
+    project = render(answers).path
+    features = re.search(r'^tokio = \{.*features = \[([^]]*)\]', (project / "Cargo.toml").read_text(), re.M)
+    assert features and {"rt", "macros"} <= set(re.findall(r'"([^"]+)"', features.group(1)))
+    for source in (project / "src").glob("*.rs"):
+        redundant = re.findall(r"#\[serde\(default\)\]\s*pub \w+: Option<", source.read_text())
+        assert redundant == [], source
+
+
 def test_a_panicking_request_leaves_the_process_serving(render, tmp_path):
     """With Cargo.toml's panic = "unwind", lambda_runtime catches a handler's
     panic: that invocation answers with an error, and the same process, warm,

@@ -11,6 +11,7 @@ import subprocess
 import tomllib
 
 import pytest
+import yaml
 
 from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, RIE_TOOL, ROOT, assert_cases, emulator,
                       images, mise_env, one_per, params, run)
@@ -102,3 +103,11 @@ def test_start_builds_the_pinned_emulator_for_the_image_cpu(render, answers, tmp
     assert call[call.index("--volume") + 1] == f"{rie_dir}:/aws-lambda:ro"
     assert call[call.index("--entrypoint") + 1] == f"/aws-lambda/{rie.name}"
     assert call[-2:] == ["fn:test", "/bootstrap"]
+
+
+@pytest.mark.parametrize("answers", params(ONE_SCRATCH_PER_LANGUAGE_ARCH[:1]))
+def test_default_description_names_no_base_image(render, answers):
+    """The default description is asked before the base image, so it names
+    none: a scratch project's function is not on provided:al2023."""
+    recorded = yaml.safe_load((render(answers).path / ".copier-answers.yml").read_text())
+    assert recorded["description"] == "A Lambda function packaged as a container image"

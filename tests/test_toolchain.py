@@ -94,6 +94,14 @@ def test_bootstrap_opentofu_pin_has_what_the_terraform_tests_use():
     assert pin >= version(required)
 
 
+def test_tftest_names_the_minimum_versions_tf_requires():
+    """What tftest/ says of the minimum Terraform is versions.tf's."""
+    tftest = (TERRAFORM_DIR / "tftest" / "validation.tftest.hcl.jinja").read_text()
+    (required,) = re.findall(r'required_version\s*=\s*">=\s*([\d.]+)"', (TERRAFORM_DIR / "versions.tf").read_text())
+    named = re.findall(r"minimum[^()]*\((\d[\d.]*)\)", tftest)
+    assert named and set(named) == {required}, named
+
+
 @pytest.fixture
 def tofu_project(render, tmp_path):
     """The Terraform project's folder, initialized by the OpenTofu that

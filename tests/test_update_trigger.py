@@ -38,21 +38,30 @@ PROJECTS = [
 # stderr line alone (runtime/bootstrap, and the words about it in function.sh,
 # README.md and a Dockerfile comment); the description is written as a quoted
 # string in the SAM template and a double-quoted one in the CDK app (includes/
-# quote.jinja); in every project, actions pinned by commit SHA (the
+# quote.jinja); Go's HTTP handler logs a malformed event (its logger comes
+# from cmd/bootstrap/main.go), and so does the custom one (function.sh); Rust declares tokio's rt feature (Cargo.toml) and says why
+# its HTTP handler takes aws_lambda_events' types (src/handler.rs); Terraform's state bucket is TLS-only and expires replaced
+# states (scripts/terraform-backend), and tftest/ names versions.tf's minimum;
+# in every project, actions pinned by commit SHA (the
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
 # in the Dockerfile), publish's check for an image index, start's and
-# start:native's port checks and emulator, and the README's deploy role
+# start:native's port checks, emulator, timeout, memory and --env-file, invoke's word on a port nothing
+# listens on, the AWS CLI's own error shown by scripts/aws-context (and by
+# the SAM and CDK projects' invoke:remote), and the README's deploy role
 # (whose iam/ files are new, so not in `git diff`). Name here what a release
 # changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md", "mise.toml",
-                         "Dockerfile"]
+                         "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context"]
 RELEASE_CHANGES = {
-    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml"],
+    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", ".config/mise/tasks/invoke/remote", "cmd/bootstrap/main.go",
+                                   "internal/handler/handler.go", "internal/handler/handler_test.go"],
     # (the rust project is the CDK one: its tasks skip an npm ci they need not run)
-    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
+    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/invoke/remote", "Cargo.toml", "src/handler.rs",
+                                     ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
                                      ".config/mise/tasks/validate"],
-    "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap"],
+    "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
+                                       "terraform/tftest/validation.tftest.hcl"],
 }
 
 pytestmark = pytest.mark.usefixtures("git_identity")
@@ -118,7 +127,9 @@ def test_update_from_before_triggers_gives_http_api_and_changes_nothing_else(tem
     assert {k: v for k, v in after.items() if k not in ("_commit", "trigger")} == \
         {k: v for k, v in before.items() if k != "_commit"}
     # The project is exactly what this template makes of the same answers today.
-    fresh = copy(template_repo, tmp_path / "fresh" / "my-fn", ref="HEAD", **data, trigger="http-api")
+    # (The description as recorded: its default has changed since.)
+    fresh = copy(template_repo, tmp_path / "fresh" / "my-fn", ref="HEAD", **data, trigger="http-api",
+                 description=after["description"])
     assert tree(project) == tree(fresh)
     assert "<<<<<<<" not in "".join(f.decode(errors="replace") for f in tree(project).values())
 

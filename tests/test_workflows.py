@@ -245,7 +245,16 @@ def test_deploy_policy_is_least_privilege_and_valid(render, answers):
     # ARN, as AWS documents it for CreateChangeSet, has "aws" there.
     findings = [f for f in findings if f["location"].get("string") !=
                 f"arn:aws:cloudformation:{answers.get('aws_region', 'us-east-1')}:aws:transform/Serverless-2016-10-31"]
-    assert findings == [], findings
+    # Deploy creates Terraform's state bucket when it is missing, with its
+    # TLS-only bucket policy and the lifecycle rule that expires replaced
+    # states (scripts/terraform-backend): s3:PutBucketPolicy and
+    # s3:PutLifecycleConfiguration on that one bucket, which parliament
+    # counts as ways to reach its objects (the role may already write them).
+    findings = [f for f in findings if not (
+        answers["iac"] == "terraform" and f["issue"] == "RESOURCE_POLICY_PRIVILEGE_ESCALATION"
+        and re.search(r"on arn:aws:s3:::tfstate-\d+-[a-z0-9-]+ .*allow s3:(PutBucketPolicy|PutLifecycleConfiguration)$",
+                      f["detail"]))]
+    assert findings == [], json.dumps(findings)
     assert result.returncode in (0, 1), result.stderr
 
     actions = set()
