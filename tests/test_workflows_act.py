@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 import standin_images
-from conftest import (GIT_IDENTITY, GOARCH, ROOT, aws_env, cover, mise_env, moto_server, one_per, params, run,
+from conftest import (GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, cover, mise_env, moto_server, one_per, params, run,
                       scratch_emulator)
 from test_images import emulation_missing, rust_target_missing
 from test_publish import local_registry  # noqa: F401 - a fixture
@@ -278,6 +278,13 @@ def test_deploy_runs_under_act_and_deploys_the_image_ci_tested(act_run, answers,
             SAM_CLI_TELEMETRY="0", CDK_DISABLE_VERSION_CHECK="1",
             **standin_images.podman_env(insecure_registries=[local_registry]),
         )
+        if answers["iac"] == "terraform":
+            # The state bucket as deploy makes it, less its TLS-only policy:
+            # moto applies a Deny without evaluating its condition, so it
+            # would refuse HTTPS too (tests/test_deploy.py checks the policy).
+            env = {k: v for k, v in {**r.env, **local_aws}.items() if v is not None}
+            run(["mise", "run", "state-bucket"], r.project, env=env)
+            aws(["s3api", "delete-bucket-policy", "--bucket", f"tfstate-{ACCOUNT}-{REGION}"], local_aws)
         role = f"arn:aws:iam::{ACCOUNT}:role/github-deploy"
         result = r.act("push", "deploy.yml", "--var", f"AWS_ROLE_ARN={role}", "--var", f"AWS_REGION={REGION}")
         output = result.stdout + result.stderr
@@ -294,9 +301,8 @@ def test_deploy_runs_under_act_and_deploys_the_image_ci_tested(act_run, answers,
         assert upload["inputs"]["name"] == download["inputs"]["name"]
 
         # Deployed by digest, and the digest is of the image CI built.
-        aws = {**os.environ, **local_aws}
-        function = json.loads(run(["aws", "lambda", "get-function", "--function-name", "hello-fn",
-                                   "--region", REGION, "--output", "json"], tmp_path, env=aws).stdout)
+        function = json.loads(aws(["lambda", "get-function", "--function-name", "hello-fn",
+                                   "--region", REGION, "--output", "json"], local_aws).stdout)
         image = function["Code"]["ImageUri"]
         assert re.fullmatch(rf"{re.escape(registry)}/hello-fn@sha256:[0-9a-f]{{64}}", image), image
         digest = image.split("@")[1]
