@@ -70,14 +70,14 @@ from typing import Any
 # samtranslator builds ARNs for the region of its boto3 session.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
-from moto.awslambda.models import LambdaFunction, lambda_backends  # noqa: E402
-from moto.cloudformation import models as cfn_models  # noqa: E402
-from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
-from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
-from moto.core.common_models import CloudFormationModel  # noqa: E402
-from moto.iam.models import Group, Role, User, iam_backends  # noqa: E402
-from moto.logs.models import LogGroup  # noqa: E402
+from moto.apigatewayv2.models import apigatewayv2_backends
+from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.common_models import CloudFormationModel
+from moto.iam.models import Group, Role, User, iam_backends
+from moto.logs.models import LogGroup
 
 SERVERLESS = "AWS::Serverless-2016-10-31"
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import (GIT_IDENTITY, MATRIX, ROOT, aws, aws_env, local_server, mise_env, moto_server, one_per, params,
-                      reserve_one, run)
+from conftest import (GIT_IDENTITY, MATRIX, ROOT, aws, aws_env, mise_env, moto_server, one_per, params, reserve_one,
+                      run)
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -262,17 +262,6 @@ def test_invoke_remote_before_deploy_says_deploy_first(workspace, answers):
     cause = ("aws: An error occurred (ValidationError) when calling the DescribeStacks operation: "
              "Stack with id hello-fn does not exist")
     assert result.stderr.count(cause) == 1, result.stderr
-
-
-@pytest.fixture
-def local_registry(tmp_path):
-    """Debian's docker-registry on 127.0.0.1, storing in tmp_path."""
-    port = reserve_one()
-    config = tmp_path / "registry.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
-                      f"http:\n  addr: 127.0.0.1:{port}\n")
-    with local_server(["docker-registry", "serve", str(config)], tmp_path / "registry.log", port):
-        yield f"127.0.0.1:{port}"
 
 
 PODMAN_PROBLEM = (standin_images.podman_problem() if shutil.which("podman") else "podman is not installed") or (

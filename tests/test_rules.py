@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import COPIER, ROOT, cdk_node_modules, one_per, render_validator, run
-from test_iac import terraform_binary
+from support.iac import terraform_binary
 
 RULES = yaml.safe_load((ROOT / "tests" / "rules.yaml").read_text())
 ROWS = [(q, value, verdict == "good") for q, table in RULES.items() for verdict in ("good", "bad")

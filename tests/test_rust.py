@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, HOST_ARCH, assert_cases, bootstrap_builder, elf_machine,
-                      emulator, invoke, code_combinations, params, run)
+from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, HOST_ARCH, assert_cases, bootstrap_builder, code_combinations,
+                      elf_machine, emulator, invoke, params, run)
 
 RUST_PAIRS = [c for c in code_combinations() if c["language"] == "rust"]
 RUST_TRIGGERS = [c for c in RUST_PAIRS if c["architecture"] == HOST_ARCH]
@@ -196,7 +196,8 @@ def test_a_panicking_request_leaves_the_process_serving(render, tmp_path):
     anchor = "    Ok(handle(event.payload, SystemTime::now()))\n"
     assert anchor in handler.read_text()
     handler.write_text(handler.read_text().replace(
-        anchor, '    if event.payload["rawPath"] == "/panic" {\n        panic!("a test-only panic");\n    }\n' + anchor))
+        anchor,
+        '    if event.payload["rawPath"] == "/panic" {\n        panic!("a test-only panic");\n    }\n' + anchor))
     run(["scripts/build-bootstrap", "build/bootstrap"], project, env=ENV, timeout=1800)
 
     hello = (project / "events" / "hello.json").read_bytes()

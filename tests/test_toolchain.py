@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import COPIER, RIE_TOOL, ROOT, cover, one_per, params, run
-from test_iac import aws_provider_mirror
+from conftest import COPIER, RIE_TOOL, ROOT, one_per, params, pick, run
+from support.iac import aws_provider_mirror
 
 BOOTSTRAP = (ROOT / "script" / "bootstrap").read_text()
 TERRAFORM_DIR = ROOT / "template" / "{% if iac == 'terraform' %}terraform{% endif %}"
@@ -52,7 +52,7 @@ def provider_plugins(mirror: Path, dst: Path) -> Path:
 EXACT = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?")
 
 
-@pytest.mark.parametrize("answers", params(cover(("language",), ("iac",))))
+@pytest.mark.parametrize("answers", params(pick(("language",), ("iac",))))
 def test_mise_toml_pins_every_tool_exactly(render, answers):
     """Language and IaC tool choose the tools (no mise.lock: its checksums come
     from GitHub's release assets, which cannot be fetched, nor so checked, here)."""
@@ -74,7 +74,7 @@ def test_bootstrap_installs_what_projects_pin(render, answers):
     """The emulator and staticcheck the tests run are the versions projects pin."""
     tools = mise_tools(render(answers).path)
     assert tools[RIE_TOOL] == bootstrap_pin("RIE_VERSION")
-    assert f"aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
+    assert "aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
     staticcheck = "go:honnef.co/go/tools/cmd/staticcheck"
     if answers["language"] == "go":
         assert tools[staticcheck] == bootstrap_pin("STATICCHECK_VERSION")
@@ -111,7 +111,7 @@ def tofu_project(render, tmp_path):
                     f"and {TOFU} is not there")
     mirror = aws_provider_mirror()
     if mirror is None:
-        pytest.skip("no local mirror of the hashicorp/aws provider (see tests/test_iac.py)")
+        pytest.skip("no local mirror of the hashicorp/aws provider (see tests/support/iac.py)")
     assert run([str(TOFU), "version"], tmp_path).stdout.splitlines()[0] == f"OpenTofu {bootstrap_pin('TOFU_VERSION')}"
     plugins = provider_plugins(mirror, tmp_path / "plugins")
     answers = next(c for c in one_per("iac") if c["iac"] == "terraform")
@@ -175,5 +175,6 @@ def test_toolchain_version_is_written_once(render, answers):
     # Lock files pin dependencies, whose versions may look alike.
     templates = [p for p in (ROOT / "template").rglob("*")
                  if p.is_file() and not any(lock in p.name for lock in ("Cargo.lock", "go.sum", "package-lock"))]
-    written = [p for p in templates if re.search(rf"(?<![\d.]){re.escape(expected)}(?![\d])", p.read_text(errors="ignore"))]
+    pattern = re.compile(rf"(?<![\d.]){re.escape(expected)}(?![\d])")
+    written = [p for p in templates if pattern.search(p.read_text(errors="ignore"))]
     assert written == [], f"{expected} is written in {written}; use {{{{ {language}_version }}}}"

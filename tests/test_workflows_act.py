@@ -36,10 +36,9 @@ import pytest
 import yaml
 
 import standin_images
-from conftest import (GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, cover, mise_env, moto_server, one_per, params, run,
+from conftest import (GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, mise_env, moto_server, one_per, params, pick, run,
                       scratch_emulator)
-from test_images import emulation_missing, rust_target_missing
-from test_publish import local_registry  # noqa: F401 - a fixture
+from support.images import emulation_missing, rust_target_missing
 
 ACT = shutil.which("act") or str(Path.home() / "go" / "bin" / "act")
 STANDINS = ROOT / "tests" / "standins" / "actions"
@@ -77,8 +76,8 @@ pytestmark = [pytest.mark.skipif(bool(PROBLEM), reason=PROBLEM),
 
 DEPLOYS = one_per("iac")
 # Every language x base image, and both architectures (so both runner
-# labels and both platforms' builds), in as few projects as cover() finds.
-CI_ONLY = [c for c in cover(("language", "base_image"), ("architecture",))
+# labels and both platforms' builds), in as few projects as pick() finds.
+CI_ONLY = [c for c in pick(("language", "base_image"), ("architecture",))
            if not any(all(c[q] == d[q] for q in ("language", "base_image")) for d in DEPLOYS)]
 
 
@@ -242,7 +241,7 @@ def test_ci_runs_under_act(act_run, answers):
 
 
 @pytest.mark.parametrize("answers", params(DEPLOYS))
-def test_deploy_runs_under_act_and_deploys_the_image_ci_tested(act_run, answers, tmp_path, local_registry):  # noqa: F811
+def test_deploy_runs_under_act_and_deploys_the_image_ci_tested(act_run, answers, tmp_path, local_registry):
     """deploy.yml on a push to main: CI (called as a reusable workflow), then
     the deploy job against moto, with the configure-aws-credentials stand-in
     giving it moto's credentials instead of assuming the role. The function
