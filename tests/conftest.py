@@ -478,7 +478,7 @@ def render(template_snapshot, tmp_path_factory) -> Renders:
 # a group's tests all run in one worker, in order, so what they share (a
 # module's fixtures, a rendered project, a build) is made once. A test's group
 # is its module's name unless it is marked @pytest.mark.xdist_group(name): the
-# checks of every rendered combination share one ("matrix"), so the 120 renders
+# checks of every rendered combination share one ("matrix"), so MATRIX's renders
 # happen once; each real deploy is a group of its own. Groups start in the
 # order of SLOW_FIRST, then the rest in file order: the long ones first, so
 # that no worker is left alone with a long group at the end of the run.
@@ -529,7 +529,7 @@ _rendered_groups: set[str] = set()
 def _render_the_group_at_once(request):
     """Before the first test of a group that renders, every combination the
     group's tests take as their `answers` parameter is rendered at once, on
-    every core (the 120 of the matrix group in a minute on 2 cores)."""
+    every core (the whole MATRIX of the matrix group in about a minute on 2 cores)."""
     group = xdist_group(request.node)
     if "render" not in request.fixturenames or group in _rendered_groups:
         return

@@ -665,7 +665,7 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
     assert p.git_status() == "", "a publish-deploy-destroy cycle leaves the tree clean"
 
     # With nothing deployed, invoke:remote names the output it looked for.
-    # (The HTTP API's task, unchanged since before triggers, says it generally.)
+    # (The HTTP API's task names the endpoint, not a stack output.)
     gone = p.mise("invoke:remote", check=False)
     assert gone.returncode != 0
     if answers["trigger"] == "http-api":
