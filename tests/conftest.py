@@ -27,20 +27,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from matrix import (  # noqa: F401
-    COPIER,
-    GOARCH,
-    HOST_ARCH,
-    MATRIX_QUESTIONS,
-    ROOT,
-    choice_values,
-    copier_jinja_env,
-    disabled_reason,
-    event_kind,
-    matrix,
-    render_validator,
-)
-from ports import reserve, reserve_one
+from matrix import (COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, ROOT, VERSIONS, choice_values,  # noqa: F401
+                    copier_jinja_env, disabled_reason, event_kind, matrix, render_validator)
+from ports import reserve, reserve_one  # the tests' ports (tests/ports.py says how)
 
 CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
 

@@ -18,7 +18,30 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIER = yaml.safe_load((ROOT / "copier.yml").read_text())
+
+
+class _CopierYamlLoader(yaml.SafeLoader):
+    """copier.yml as Copier reads it: its documents merged, and `!include
+    <glob>` (a document of its own) replaced by the files it names."""
+
+
+_CopierYamlLoader.add_constructor("!include", lambda loader, node: [
+    yaml.load(path.read_text(), _CopierYamlLoader) for path in sorted(ROOT.glob(loader.construct_scalar(node)))])
+
+
+def load_copier_yml() -> dict:
+    merged: dict = {}
+    for document in yaml.load_all((ROOT / "copier.yml").read_text(), _CopierYamlLoader):
+        for part in document if isinstance(document, list) else [document or {}]:
+            merged.update(part)
+    return merged
+
+
+# copier.yml, the files it includes (includes/versions.yml) merged in.
+COPIER = load_copier_yml()
+# Every pinned version (includes/versions.yml): {"go_version": "1.26.11", ...}.
+VERSIONS = {name: question["default"] for name, question in
+            yaml.safe_load((ROOT / "includes" / "versions.yml").read_text()).items()}
 
 # The questions whose choices span the matrix every test runs over.
 MATRIX_QUESTIONS = ("language", "trigger", "architecture", "base_image", "iac")
@@ -43,12 +66,13 @@ def copier_jinja_env():
 
     Copier builds it from the template's settings (Worker.jinja_env, from
     copier's internal module: Copier has no public accessor); the template
-    here is a folder holding copier.yml alone, so nothing is cloned."""
+    here is a folder holding copier.yml and includes/ alone, so nothing is cloned."""
     from copier._main import Worker
 
     folder = Path(tempfile.mkdtemp(prefix="copier-env-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     shutil.copy2(ROOT / "copier.yml", folder / "copier.yml")
+    shutil.copytree(ROOT / "includes", folder / "includes")  # what copier.yml includes
     return Worker(src_path=str(folder), dst_path=str(folder / "project")).jinja_env
 
 

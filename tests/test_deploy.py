@@ -173,6 +173,14 @@ def api_id(p: Project) -> str:
     return api["ApiId"]
 
 
+def queue_mappings(p: Project, queue_arn: str) -> list[dict]:
+    """The event source mappings reading this queue. By the queue, not by
+    --function-name: moto matches that against the string the IaC gave
+    (Terraform gives the function's ARN, SAM and CDK its name), where AWS
+    resolves either."""
+    return p.aws("lambda", "list-event-source-mappings", "--event-source-arn", queue_arn)["EventSourceMappings"]
+
+
 def queue_attributes(p: Project, url: str) -> dict:
     return p.aws("sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All")["Attributes"]
 
@@ -198,8 +206,7 @@ def identities(p: Project, answers: dict) -> dict:
     elif trigger == "sqs":
         ids["queues"] = [(a["QueueArn"], a["CreatedTimestamp"]) for a in (
             queue_attributes(p, outputs["QueueUrl"]), queue_attributes(p, outputs["DeadLetterQueueUrl"]))]
-        ids["mappings"] = [m["UUID"] for m in p.aws("lambda", "list-event-source-mappings", "--function-name",
-                                                    "hello-fn")["EventSourceMappings"]]
+        ids["mappings"] = [m["UUID"] for m in queue_mappings(p, ids["queues"][0][0])]
     else:
         schedule = p.aws("scheduler", "get-schedule", "--name", outputs["ScheduleName"])
         ids["schedule"] = (schedule["Arn"], schedule["CreationDate"])
@@ -327,7 +334,7 @@ def assert_queue(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
     # The dead letters are kept as long as SQS allows: 14 days.
     assert dead_letters["MessageRetentionPeriod"] == str(14 * 24 * 3600)
 
-    (mapping,) = p.aws("lambda", "list-event-source-mappings", "--function-name", "hello-fn")["EventSourceMappings"]
+    (mapping,) = queue_mappings(p, queue["QueueArn"])
     assert mapping["EventSourceArn"] == queue["QueueArn"]
     assert mapping["FunctionArn"] == fn["FunctionArn"]
     assert mapping["State"] == "Enabled"

