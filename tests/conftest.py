@@ -490,6 +490,21 @@ def slow_rank(group: str) -> int:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fast", action="store_true",
                      help="only one combination per language and per IaC tool (the full suite is CI's)")
+    parser.addoption("--combo", metavar="ID",
+                     help="only the tests of this one combination, by its id as in the test ids "
+                          "(go-http-api-arm64-provided.al2023-sam); script/test --one uses it")
+
+
+def combination_selected(config: pytest.Config, item: pytest.Item) -> bool:
+    """--fast's and --combo's choice: is this test's combination one of theirs?
+    A test without a combination is --fast's, not --combo's."""
+    answers = getattr(item, "callspec", None) and item.callspec.params.get("answers")
+    if config.getoption("combo"):
+        return isinstance(answers, dict) and all(q in answers for q in MATRIX_QUESTIONS) \
+            and combo_id(answers) == config.getoption("combo")
+    if config.getoption("fast"):
+        return fast_combination(item)
+    return True
 
 
 def fast_combination(item: pytest.Item) -> bool:
@@ -501,10 +516,14 @@ def fast_combination(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("fast"):
-        deselected = [item for item in items if not fast_combination(item)]
+    combo = config.getoption("combo")
+    if combo and combo not in {combo_id(c) for c in MATRIX}:
+        raise pytest.UsageError(f"--combo {combo}: not a combination copier.yml accepts; one is {combo_id(MATRIX[0])} "
+                                f"(answers to {', '.join(MATRIX_QUESTIONS)}, joined by '-')")
+    if combo or config.getoption("fast"):
+        deselected = [item for item in items if not combination_selected(config, item)]
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if fast_combination(item)]
+        items[:] = [item for item in items if combination_selected(config, item)]
     for item in items:
         if not any(item.iter_markers("xdist_group")):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))

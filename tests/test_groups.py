@@ -11,7 +11,7 @@ import re
 import sys
 from collections import defaultdict
 
-from conftest import CASES, ROOT, choice_values, event_kind, run
+from conftest import CASES, MATRIX, ROOT, choice_values, combo_id, event_kind, run
 from support.choices import PER_CHOICE
 
 
@@ -53,3 +53,16 @@ def test_every_choice_has_an_entry_in_every_per_choice_table():
         assert len({tuple(k) for k in keys.values()}) == 1, f"tests/data, {question}: the files' keys differ: {keys}"
     kinds = {event_kind(t) for t in choice_values("trigger")}
     assert kinds <= set(CASES), "tests/cases.yaml: an event kind has no cases"
+
+
+def test_combo_keeps_only_that_combinations_tests():
+    """`script/test --one <combination>` (pytest's --combo): the tests of that
+    combination only, every one of them."""
+    combo = combo_id(MATRIX[-1])
+    files = ["tests/test_render.py", "tests/test_lint.py", "tests/test_workflows.py"]
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--numprocesses=0", "--collect-only", "-q"]
+    ids = [line for line in run([*args, f"--combo={combo}", *files], ROOT).stdout.splitlines() if "::" in line]
+    every = [line for line in run([*args, *files], ROOT).stdout.splitlines() if f"[{combo}" in line]
+    assert ids and sorted(ids) == sorted(every)
+    refused = run([*args, "--combo=go-nothing", *files], ROOT, check=False)
+    assert refused.returncode != 0 and "--combo go-nothing: not a combination copier.yml accepts" in refused.stderr
