@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from matrix import (COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, ROOT, VERSIONS, choice_values,  # noqa: F401
-                    copier_jinja_env, disabled_reason, event_kind, matrix, render_validator)
+from matrix import (ARCHITECTURES, COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, PLATFORM, QEMU, ROOT, VERSIONS,  # noqa: F401
+                    choice_values, copier_jinja_env, disabled_reason, event_kind, matrix, render_validator, rust_target)
 from ports import reserve, reserve_one  # the tests' ports (tests/ports.py says how)
 
 CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
@@ -69,7 +69,7 @@ def hostile_answer(question: str) -> str:
 
 
 # The ELF e_machine of each architecture.
-ELF_MACHINE = {"x86_64": 62, "arm64": 183}
+ELF_MACHINE = {arch: names["elf_machine"] for arch, names in ARCHITECTURES.items()}
 
 
 def elf_machine(binary: Path) -> int:

@@ -46,10 +46,23 @@ VERSIONS = {name: question["default"] for name, question in
 # The questions whose choices span the matrix every test runs over.
 MATRIX_QUESTIONS = ("language", "trigger", "architecture", "base_image", "iac")
 
-# Lambda's architecture names and Go's/Docker's.
-GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
+# Lambda's architecture names in the other tools' words (includes/architectures.yml):
+# {"arm64": {"goarch": "arm64", "platform": "linux/arm64", "cpu": "aarch64", "elf_machine": 183}, ...}.
+ARCHITECTURES = COPIER["architectures"]["default"]
+# Go's and Docker's names.
+GOARCH = {arch: names["goarch"] for arch, names in ARCHITECTURES.items()}
+# The OCI platform of an image.
+PLATFORM = {arch: names["platform"] for arch, names in ARCHITECTURES.items()}
+# qemu-user's static emulator of each.
+QEMU = {arch: f"qemu-{names['cpu']}-static" for arch, names in ARCHITECTURES.items()}
+
+
+def rust_target(architecture: str, libc: str = "gnu") -> str:
+    """Rust's target triple of an architecture, with glibc or musl."""
+    return f"{ARCHITECTURES[architecture]['cpu']}-unknown-linux-{libc}"
+
 # This machine's, in Lambda's names.
-HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+HOST_ARCH = next(arch for arch, names in ARCHITECTURES.items() if platform.machine() in (arch, *names.values()))
 
 
 def choice_values(question: str) -> list:

@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import (CASES, GOARCH, HOST_ARCH, MATRIX, assert_case, assert_cases, bootstrap_builder, code_combinations,
-                      emulator, event_kind, params, pick, run)
+from conftest import (ARCHITECTURES, CASES, GOARCH, HOST_ARCH, MATRIX, QEMU, assert_case, assert_cases,
+                      bootstrap_builder, code_combinations, emulator, event_kind, params, pick, run)
 
 CUSTOM = [c for c in MATRIX if c["language"] == "custom"]
 # One project per trigger and architecture, and one per trigger.
@@ -252,7 +252,7 @@ def emulation_missing(architecture: str) -> str:
     """Why this machine cannot run the other architecture's programs, or ""."""
     if architecture == HOST_ARCH:
         return ""
-    qemu = "qemu-" + {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
+    qemu = QEMU[architecture].removesuffix("-static")
     if not Path("/proc/sys/fs/binfmt_misc", qemu).exists():
         return (f"{qemu} is not registered in binfmt_misc here (script/bootstrap registers it where "
                 f"the kernel lets it), so no {architecture} bash, awk or jq can run")
@@ -305,7 +305,7 @@ def test_answers_the_shared_cases_under_the_emulator(built, foreign_root, answer
         env = {"LAMBDA_TASK_ROOT": f"/var/task/{answers['trigger']}", "PATH": "/usr/local/bin:/usr/bin:/bin",
                "TMPDIR": "/tmp"}
         assert run([shutil.which("chroot"), str(root), "uname", "-m"], root).stdout.strip() == \
-            {"arm64": "aarch64", "x86_64": "x86_64"}[answers["architecture"]]
+            ARCHITECTURES[answers["architecture"]]["cpu"]
     with emulator(command, project, env=env) as port:
         assert_cases(port, project / "events")
         if event_kind(answers["trigger"]) == "http":

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (ELF_MACHINE, GOARCH, HOST_ARCH, assert_cases, bootstrap_builder, elf_machine, emulator,
-                      code_combinations, mise_env, params, rie_path, run)
+                      code_combinations, mise_env, params, QEMU, rie_path, run)
 
 GO_PAIRS = [c for c in code_combinations() if c["language"] == "go"]
 GO_TRIGGERS = [c for c in GO_PAIRS if c["architecture"] == HOST_ARCH]
@@ -77,7 +77,7 @@ def test_go_bootstrap_answers_under_the_emulator(go_project, answers):
     project = go_project(answers)
     command = ["build/bootstrap"]
     if answers["architecture"] != HOST_ARCH:
-        qemu = {"arm64": "qemu-aarch64-static", "x86_64": "qemu-x86_64-static"}[answers["architecture"]]
+        qemu = QEMU[answers["architecture"]]
         assert shutil.which(qemu), f"{qemu} is missing: script/bootstrap installs qemu-user-static"
         command = [shutil.which(qemu), *command]
     with emulator(command, project) as port:

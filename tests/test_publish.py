@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import (GIT_IDENTITY, MATRIX, ROOT, aws, aws_env, mise_env, moto_server, one_per, params, reserve_one,
-                      run)
+from conftest import (GIT_IDENTITY, MATRIX, PLATFORM, ROOT, aws, aws_env, mise_env, moto_server, one_per, params,
+                      reserve_one, run)
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -113,7 +113,7 @@ def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, ans
     builds = [a for a in docker if a[:2] == ["buildx", "build"]]
     assert len(builds) == 1 and docker.index(builds[0]) > docker.index(login["argv"])
     build = builds[0]
-    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    platform = PLATFORM[answers["architecture"]]
     assert build[build.index("--platform") + 1] == platform
     assert "--provenance=false" in build and "--sbom=false" in build
     assert "--push" in build and "--metadata-file" in build
@@ -148,7 +148,7 @@ def test_publish_image_pushes_that_image_unchanged(workspace):
     commit = run(["git", "rev-parse", "--short=12", "HEAD"], ws.project).stdout.strip()
     repo = answers.get("ecr_repository", "hello-fn")
     registry = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
-    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    platform = PLATFORM[answers["architecture"]]
     other = "linux/amd64" if platform == "linux/arm64" else "linux/arm64"
 
     missing = ws.mise("publish", "--image", "hello-fn:ci", check=False)
@@ -284,7 +284,7 @@ def test_publish_with_podman_pushes_for_real_and_records_the_pushed_digest(works
 
     podman = [c["argv"] for c in ws.calls("podman")]
     build = next(a for a in podman if a[:1] == ["build"])
-    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    platform = PLATFORM[answers["architecture"]]
     assert build[build.index("--platform") + 1] == platform
     assert not [a for a in build if a.startswith(("--provenance", "--sbom"))], "podman takes neither"
     assert build[build.index("--tag") + 1] == f"{registry}/{repo}:{commit}"

@@ -23,17 +23,16 @@ from pathlib import Path
 import pytest
 
 from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, HOST_ARCH, assert_cases, bootstrap_builder, code_combinations,
-                      elf_machine, emulator, invoke, params, run)
+                      elf_machine, emulator, GOARCH, invoke, params, QEMU, run, rust_target)
 
 RUST_PAIRS = [c for c in code_combinations() if c["language"] == "rust"]
 RUST_TRIGGERS = [c for c in RUST_PAIRS if c["architecture"] == HOST_ARCH]
-TRIPLE = {"x86_64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
+TRIPLE = {arch: rust_target(arch) for arch in GOARCH}
 # The glibc of provided:al2023: what the Dockerfile's build stage links against.
 AL2023_GLIBC = (2, 34)
 # Where Debian's libc6-<arch>-cross puts the C library that qemu-user needs to
 # run a dynamically linked binary of another architecture.
 CROSS_SYSROOT = {"x86_64": Path("/usr/x86_64-linux-gnu"), "arm64": Path("/usr/aarch64-linux-gnu")}
-QEMU = {"arm64": "qemu-aarch64-static", "x86_64": "qemu-x86_64-static"}
 
 ENV = {"CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}
 

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import standin_images
-from conftest import GOARCH
+from conftest import GOARCH, QEMU, rust_target
 
 # The container engine the image tests use: Docker where `docker info`
 # answers, else Podman (tests/standin_images.py).
@@ -18,8 +18,7 @@ def rust_target_missing(answers: dict) -> str:
     here, or "" (the stand-in build stage has this machine's targets)."""
     if answers["language"] != "rust":
         return ""
-    cpu = {"x86_64": "x86_64", "arm64": "aarch64"}[answers["architecture"]]
-    target = f"{cpu}-unknown-linux-{'musl' if answers['base_image'] == 'scratch' else 'gnu'}"
+    target = rust_target(answers["architecture"], "musl" if answers["base_image"] == "scratch" else "gnu")
     if ENGINE == "docker":
         return ""
     installed = subprocess.run(["rustup", "target", "list", "--installed"], capture_output=True, text=True).stdout
@@ -33,7 +32,7 @@ def emulation_missing(answers: dict) -> str:
     """Why this machine cannot run the image's CPU, or "" when it can."""
     if GOARCH[answers["architecture"]] == standin_images.HOST_GOARCH or ENGINE == "docker":
         return ""
-    qemu = "qemu-" + {"arm64": "aarch64", "x86_64": "x86_64"}[answers["architecture"]]
+    qemu = QEMU[answers["architecture"]].removesuffix("-static")
     if not Path("/proc/sys/fs/binfmt_misc", qemu).exists():
         return (f"{qemu} is not registered in binfmt_misc here (script/bootstrap registers it "
                 f"where the kernel lets it), so no {answers['architecture']} image can run")
