@@ -42,7 +42,9 @@ PROJECTS = [
 # from cmd/bootstrap/main.go), and so does the custom one (function.sh);
 # Rust declares tokio's rt feature (Cargo.toml) and says why its HTTP handler
 # takes aws_lambda_events' types (src/handler.rs); Terraform's state bucket is
-# TLS-only and expires replaced states (scripts/terraform-backend), and tftest/ names versions.tf's minimum;
+# TLS-only and expires replaced states (scripts/terraform-backend), tftest/
+# names versions.tf's minimum, and log_retention_days takes the question's
+# choices only (variables.tf);
 # in every project, actions pinned by commit SHA (the
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
 # in the Dockerfile), publish's check for an image index, start's and
@@ -62,7 +64,7 @@ RELEASE_CHANGES = {
                                      "src/handler.rs", ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
                                      ".config/mise/tasks/validate"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
-                                       "terraform/tftest/validation.tftest.hcl"],
+                                       "terraform/tftest/validation.tftest.hcl", "terraform/variables.tf"],
 }
 
 pytestmark = pytest.mark.usefixtures("git_identity")
