@@ -11,7 +11,7 @@ import re
 import sys
 from collections import defaultdict
 
-from conftest import CASES, MATRIX, ROOT, choice_values, combo_id, event_kind, run
+from conftest import CASES, COPIER, MATRIX, ROOT, choice_values, combo_id, event_kind, run
 from support.choices import PER_CHOICE
 
 
@@ -51,6 +51,11 @@ def test_every_choice_has_an_entry_in_every_per_choice_table():
             f"tests/data: one file per choice of {question}: {choice_values(question)}"
         keys = {name: sorted(data) for name, data in table.items()}
         assert len({tuple(k) for k in keys.values()}) == 1, f"tests/data, {question}: the files' keys differ: {keys}"
+    # A question asked for one trigger alone is in that trigger's file.
+    asked = {q: re.fullmatch(r"\{\{ trigger == '([\w-]+)' \}\}", str(v.get("when", ""))) for q, v in COPIER.items()
+             if isinstance(v, dict)}
+    assert {q: m[1] for q, m in asked.items() if m} == {
+        q: trigger for trigger, data in PER_CHOICE["trigger"].items() for q in data["questions"]}
     kinds = {event_kind(t) for t in choice_values("trigger")}
     assert kinds <= set(CASES), "tests/cases.yaml: an event kind has no cases"
 
