@@ -25,13 +25,18 @@ class _CopierYamlLoader(yaml.SafeLoader):
     <glob>` (a document of its own) replaced by the files it names."""
 
 
+    root = ROOT
+
+
 _CopierYamlLoader.add_constructor("!include", lambda loader, node: [
-    yaml.load(path.read_text(), _CopierYamlLoader) for path in sorted(ROOT.glob(loader.construct_scalar(node)))])
+    yaml.load(path.read_text(), type(loader)) for path in sorted(loader.root.glob(loader.construct_scalar(node)))])
 
 
-def load_copier_yml() -> dict:
+def load_copier_yml(template: Path = ROOT) -> dict:
+    """A template's copier.yml (this one's, by default) with what it includes."""
+    loader = type("Loader", (_CopierYamlLoader,), {"root": template})
     merged: dict = {}
-    for document in yaml.load_all((ROOT / "copier.yml").read_text(), _CopierYamlLoader):
+    for document in yaml.load_all((template / "copier.yml").read_text(), loader):
         for part in document if isinstance(document, list) else [document or {}]:
             merged.update(part)
     return merged
