@@ -674,14 +674,13 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
     assert p.git_status() == "", "a publish-deploy-destroy cycle leaves the tree clean"
 
     # With nothing deployed, invoke:remote names the output it looked for.
-    # (The HTTP API's task names the endpoint, not a stack output.)
     gone = p.mise("invoke:remote", check=False)
     assert gone.returncode != 0
-    if answers["trigger"] == "http-api":
-        assert "no deployed endpoint found; run 'mise run deploy' first" in gone.stderr, gone.stderr
-    else:
-        output = output_name(iac, TRIGGERS[answers["trigger"]]["remote_output"])
-        assert f"(stack output {output}); run 'mise run deploy' first" in gone.stderr, gone.stderr
+    trigger = TRIGGERS[answers["trigger"]]
+    said = f"no deployed {trigger['remote_target']} found"
+    if trigger["remote_output"]:
+        said += f" (stack output {output_name(iac, trigger['remote_output'])})"
+    assert f"{said}; run 'mise run deploy' first" in gone.stderr, gone.stderr
 
     # With nothing deployed, destroy still succeeds; --repository deletes the
     # repository and its images too.

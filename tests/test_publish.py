@@ -23,6 +23,7 @@ import pytest
 import standin_images
 from conftest import (GIT_IDENTITY, MATRIX, PLATFORM, ROOT, aws, aws_env, mise_env, moto_server, one_per, params,
                       reserve_one, run)
+from support.choices import TRIGGERS
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -256,8 +257,7 @@ def test_invoke_remote_before_deploy_says_deploy_first(workspace, answers):
     ws = workspace(answers)
     result = ws.mise("invoke:remote", check=False)
     assert result.returncode != 0
-    what = "queue" if answers["trigger"] == "sqs" else "endpoint"
-    assert f"no deployed {what} found" in result.stderr
+    assert f"no deployed {TRIGGERS[answers['trigger']]['remote_target']} found" in result.stderr
     # The CLI's reason, once, before the advice.
     cause = ("aws: An error occurred (ValidationError) when calling the DescribeStacks operation: "
              "Stack with id hello-fn does not exist")
