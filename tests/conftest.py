@@ -485,7 +485,7 @@ def slow_rank(group: str) -> int:
 
 
 # `script/test --fast`: for local work, only the tests of one combination per
-# language and per IaC tool (cover() picks 3, copier.yml's defaults elsewhere),
+# language and per IaC tool (FAST: pick() finds 3, copier.yml's defaults elsewhere),
 # and the tests that take no combination. CI runs everything.
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fast", action="store_true",
@@ -760,6 +760,31 @@ def assert_cases(port: int, events_dir: Path, log: Path | None = None) -> None:
     log = log or project / "build" / f"rie-{port}.log"
     expected = [line for case in cases for line in case.get("logs", [])]
     if expected and log.exists():
+        deadline = time.monotonic() + 5
+        def missing_lines():
+            return [x for x in expected if x not in log.read_text(errors="replace")]
+        while (missing := missing_lines()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert missing == [], f"the function did not log {missing}; see {log}"
+
+
+def assert_near_deadline_cases(command: list[str], project: Path, env: dict | None = None) -> None:
+    """For a trigger with near-deadline cases in tests/cases.yaml (SQS): the
+    bootstrap, run under the emulator with their tiny timeout, answers each
+    case as it says and logs its lines. The project's stop margin, rendered
+    from its timeout answer (min(1 s, half the timeout)), must not be less
+    than that timeout for the cases to hold."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    near = CASES.get(f"{event_kind(answers['trigger'])}_near_deadline")
+    if near is None:
+        return
+    assert min(1000, answers["timeout"] * 500) >= near["timeout"] * 1000, \
+        f"the project's timeout answer ({answers['timeout']} s) leaves a stop margin below {near['timeout']} s"
+    with emulator(command, project, env={**(env or {}), "AWS_LAMBDA_FUNCTION_TIMEOUT": str(near["timeout"])}) as port:
+        for case in near["cases"]:
+            assert_case(case, invoke(port, (project / "events" / case["event"]).read_bytes()))
+        log = project / "build" / f"rie-{port}.log"
+        expected = [line for case in near["cases"] for line in case.get("logs", [])]
         deadline = time.monotonic() + 5
         def missing_lines():
             return [x for x in expected if x not in log.read_text(errors="replace")]

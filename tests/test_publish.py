@@ -169,6 +169,30 @@ def test_publish_image_pushes_that_image_unchanged(workspace):
     assert (ws.project / "build" / "published-image").read_text().strip() == f"{registry}/{repo}@{digest}"
 
 
+
+def test_publish_refuses_an_image_of_another_architecture(workspace):
+    """A single-platform image whose config names another platform than the
+    answered architecture's (as a Dockerfile whose last stage pins
+    --platform=$BUILDPLATFORM builds): publish reads the config ECR stores
+    (GetDownloadUrlForLayer, which the local AWS API gets from
+    tests/moto_cfn.py), refuses it, says what to change, and records
+    nothing for deploy; the same tag reused later is refused as well."""
+    answers = MATRIX[0]
+    ws = workspace(answers)
+    platform = PLATFORM[answers["architecture"]]
+    other = "linux/amd64" if platform == "linux/arm64" else "linux/arm64"
+    repo = answers.get("ecr_repository", "hello-fn")
+    for attempt in ("pushed", "reused"):
+        refused = ws.mise("publish", check=False, env={"STANDIN_DOCKER_BUILT_PLATFORM": other})
+        assert refused.returncode != 0, attempt
+        assert f"is a {other} image, but this function runs\n{platform} (mise.toml's IMAGE_PLATFORM, " \
+               f"from the architecture answer: {answers['architecture']})" in refused.stderr, refused.stderr
+        assert "FROM --platform=$BUILDPLATFORM" in refused.stderr and "--tag NEW" in refused.stderr
+        assert f"aws ecr batch-delete-image --repository-name {repo}" in refused.stderr
+        assert not (ws.project / "build" / "published-image").exists(), attempt
+    assert len(pushes(ws)) == 1, "the second publish reused the tag"
+    assert "reusing" in refused.stdout
+
 CREDENTIALS_ADVICE = "error: no usable AWS credentials; run 'aws configure' or 'aws sso login', or set AWS_PROFILE"
 UNREACHABLE_ADVICE = "error: the AWS API cannot be reached in region {region}; check the region's name"
 
