@@ -26,11 +26,11 @@ from conftest import ROOT, choice_values, event_kind
 # At most this many files outside a tool's own places name the tool.
 TOOL_LIMIT = 3
 # The goal for the triggers is the same 3 shared files (issue 24); until the
-# remaining per-trigger branches (CDK stack, Terraform's lambda.tf, variables,
-# outputs, tftest, README, ci.yml, Cargo files...) move into fragments, this
+# remaining per-trigger branches (CDK config.ts and cdk.json, Terraform's lambda.tf,
+# variables.tf and tftest, README, ci.yml, Cargo files...) move into fragments, this
 # is a ratchet: the count as it is, which may only go down.
 TRIGGER_GOAL = 3
-TRIGGER_LIMIT = 14
+TRIGGER_LIMIT = 12
 
 
 def template_files() -> list[Path]:
