@@ -53,7 +53,7 @@ PROJECTS = [
 # through the tool's own reader (includes/iac/<tool>/outputs.jinja); the CDK
 # stack imports its trigger's module (cdk/lib/triggers/, new files like
 # cdk/lib/checkov.ts), and Terraform's trigger outputs move from outputs.tf
-into the trigger's file. Name here what a release changes.
+# into the trigger's file. Name here what a release changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md", "mise.toml",
                          "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context", ".gitignore"]
