@@ -1,5 +1,4 @@
-# The trigger's own outputs are in its file (api.tf, function_url.tf, sqs.tf,
-# schedule.tf).
+# The trigger's own outputs are in its file, beside its resources.
 output "function_name" {
   description = "Name of the Lambda function."
   value       = aws_lambda_function.this.function_name
