@@ -52,19 +52,25 @@ PROJECTS = [
 # start:native's port checks, emulator, timeout, memory and --env-file, invoke's word on a port nothing
 # listens on, the AWS CLI's own error shown by scripts/aws-context (and by
 # the SAM and CDK projects' invoke:remote), and the README's deploy role
-# (whose iam/ files are new, so not in `git diff`). Name here what a release
-# changes.
+# (whose iam/ files are new, so not in `git diff`); .gitignore lists only the
+# chosen IaC tool's local state, and every invoke:remote reads its outputs
+# through the tool's own reader (includes/iac/<tool>/outputs.jinja); the CDK
+# stack imports its trigger's module (cdk/lib/triggers/, new files like
+# cdk/lib/checkov.ts), and Terraform's trigger outputs move from outputs.tf
+# into the trigger's file. Name here what a release changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md",
-                         "mise.toml", "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context"]
+                         "mise.toml", "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context",
+                         ".gitignore"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", ".config/mise/tasks/invoke/remote", "cmd/bootstrap/main.go",
                                    "internal/handler/handler.go", "internal/handler/handler_test.go"],
     # (the rust project is the CDK one: its tasks skip an npm ci they need not run)
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/invoke/remote", "Cargo.toml",
                                      "src/handler.rs", ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
-                                     ".config/mise/tasks/validate"],
+                                     ".config/mise/tasks/validate", "cdk/lib/function-stack.ts"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
+                                       ".config/mise/tasks/invoke/remote", "terraform/outputs.tf", "terraform/api.tf",
                                        "terraform/tftest/validation.tftest.hcl", "terraform/variables.tf"],
 }
 

@@ -210,7 +210,8 @@ def iac_services(project, iac) -> set[str]:
         text = (project / "sam" / "template.yaml").read_text()
         names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +Type: (HttpApi|SQS|ScheduleV2)$", text, re.M)
     else:
-        text = (project / "cdk" / "lib" / "function-stack.ts").read_text()
+        # The stack and its trigger's module (cdk/lib/triggers/).
+        text = "".join(p.read_text() for p in sorted((project / "cdk" / "lib").rglob("*.ts")))
         names = re.findall(r"from 'aws-cdk-lib/aws-([a-z0-9]+)", text)
     alias = {"serverless": "lambda", "httpapi": "apigateway", "apigatewayv2": "apigateway", "cloudwatch": "logs",
              "schedulev2": "scheduler"}
