@@ -14,7 +14,7 @@ import pytest
 import yaml
 from hcl2 import SerializationOptions
 
-from conftest import (FREE_TEXT, MATRIX, ROOT, cdk_node_modules, combo_id, hostile_answer, one_per, params,
+from conftest import (COPIER, FREE_TEXT, MATRIX, ROOT, cdk_node_modules, combo_id, hostile_answer, one_per, params,
                       run)
 
 IACS = sorted({c["iac"] for c in MATRIX})
@@ -654,7 +654,7 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "architecture": architecture,
         "memory_size": CUSTOM["memory_size"],
         "timeout": CUSTOM["timeout"],
-        "routes": ["GET /goodbye", "GET /hello"],
+        "routes": sorted(yaml.safe_load(COPIER["http_routes"]["default"])),  # the one list of routes
         "log_retention_days": CUSTOM["log_retention_days"],
         "log_group": "/aws/lambda/hello-fn",
         "function_name": "hello-fn",
