@@ -323,3 +323,64 @@ def test_serve_rebuilds_on_save_and_keeps_the_last_good_build(render, env, tmp_p
         until(lambda: "the build failed" in log.read_text(), "the failed build was not reported")
         assert "syntax error" in log.read_text()
         assert greeting(url) == "Howdy, Ada", "the last good build serves on"
+
+
+# --- invoke --body: a body wrapped as the trigger delivers it --------------------
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+
+@contextmanager
+def native(project: Path, env: dict, *args: str):
+    """`mise run start:native` (the bootstrap already built); yields (port, log path)."""
+    port, api_port = reserve(2)
+    log_path = project / "build" / f"start-native-{port}.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(["mise", "run", "--skip-deps", "start:native", "--port", str(port),
+                                   "--api-port", str(api_port), *args],
+                                  cwd=project, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            wait_for_port(port, server, timeout=300)
+            yield port, log_path
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=15)
+
+
+def invoke_body(project: Path, env: dict, port: int, *args: str):
+    out = run(["mise", "run", "invoke", "--port", str(port), *args], project, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("answers", params([combination("go", t) for t in ("sqs", "schedule", "http-api")]))
+def test_invoke_wraps_a_body_as_the_trigger_delivers_it(built, env, answers, tmp_path):
+    project = built(answers)
+    trigger = answers["trigger"]
+    body_file = tmp_path / "body.json"
+    with native(project, env) as (port, log):
+        if trigger == "sqs":
+            assert invoke_body(project, env, port, "--body", '{"name":"Ada"}', "--count", "3") == \
+                {"batchItemFailures": []}
+            assert log.read_text().count("Hello, Ada") >= 3
+            # Each record has a fresh messageId: the rejected ones name them.
+            body_file.write_text("[1]")
+            failures = invoke_body(project, env, port, "--body", f"@{body_file}", "--count", "2")
+            ids = [f["itemIdentifier"] for f in failures["batchItemFailures"]]
+            assert len(set(ids)) == 2 and all(re.fullmatch(UUID, i) for i in ids), failures
+        elif trigger == "schedule":
+            before = time.strftime("%Y-%m-%dT%H:%M", time.gmtime())
+            first = invoke_body(project, env, port, "--body", "{}")
+            body_file.write_text('{"job": "nightly"}')
+            second = invoke_body(project, env, port, "--body", f"@{body_file}")
+            assert first["message"] == second["message"] == "Ran on schedule"
+            assert re.fullmatch(UUID, first["id"]) and first["id"] != second["id"]
+            assert first["time"][:16] >= before, first
+        else:
+            answer = invoke_body(project, env, port, "--body", '{"name":"Ada"}')
+            assert answer["statusCode"] == 200
+            assert json.loads(answer["body"])["message"] == "Hello, World"
+        missing = run(["mise", "run", "invoke", "--port", str(port), "--body", "@no-such-file"], project, env=env,
+                      check=False)
+        assert missing.returncode != 0 and "--body @no-such-file: no such file" in missing.stderr

@@ -25,6 +25,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -37,6 +38,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -62,8 +64,21 @@ func main() {
 	flag.StringVar(&cfg.apiAddress, "runtime-api", "", "address of the emulator's Runtime API (default: a free port)")
 	flag.StringVar(&cfg.build, "build", "scripts/build-bootstrap build/bootstrap", "with -watch: the command that rebuilds the bootstrap")
 	flag.StringVar(&cfg.watch, "watch", "", "comma-separated files and folders whose changes rebuild and restart the function")
+	eventFor := flag.String("event-for", "", "print the event this trigger (http-api, function-url, sqs, schedule) sends with -body, and exit")
+	body := flag.String("body", "", "with -event-for: the body (an SQS message's, a Scheduled Event's detail, or GET /hello's)")
+	count := flag.Int("count", 1, "with -event-for sqs: records in the batch")
+	source := flag.String("source-arn", "", "with -event-for: the queue's or the schedule's ARN")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *eventFor != "" {
+		event, err := makeEvent(*eventFor, *body, *count, *source, cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		fmt.Println(string(event))
+		return
+	}
 	if err := run(cfg, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -659,6 +674,74 @@ func writeResult(w http.ResponseWriter, result []byte) bool {
 	w.WriteHeader(*resp.StatusCode)
 	_, _ = w.Write(body)
 	return true
+}
+
+// --- events from a body, as each trigger delivers one ---------------------------
+
+// makeEvent builds the event the trigger sends for body: an SQS batch of
+// count records (fresh ids, attributes and MD5), the Scheduled Event the
+// IaC's Scheduler input makes (body as its detail), or the HTTP event of
+// GET /hello carrying body.
+func makeEvent(trigger, body string, count int, sourceARN string, cfg config) ([]byte, error) {
+	now := time.Now()
+	switch trigger {
+	case "sqs":
+		if count < 1 || count > 10000 {
+			return nil, fmt.Errorf("--count %d: an SQS batch holds 1 to 10000 records", count)
+		}
+		records := make([]map[string]any, count)
+		for i := range records {
+			sent := now.UnixMilli() + int64(i)
+			records[i] = map[string]any{
+				"messageId":     uuid(),
+				"receiptHandle": "AQEB" + randomBase64(48),
+				"body":          body,
+				"attributes": map[string]string{
+					"ApproximateReceiveCount":          "1",
+					"SentTimestamp":                    strconv.FormatInt(sent, 10),
+					"SenderId":                         "AIDAIENQZJOLO23YVJ4VO",
+					"ApproximateFirstReceiveTimestamp": strconv.FormatInt(sent+5, 10),
+				},
+				"messageAttributes": map[string]any{},
+				"md5OfBody":         fmt.Sprintf("%x", md5.Sum([]byte(body))),
+				"eventSource":       "aws:sqs",
+				"eventSourceARN":    sourceARN,
+				"awsRegion":         cfg.region,
+			}
+		}
+		return json.Marshal(map[string]any{"Records": records})
+	case "schedule":
+		if body == "" {
+			body = "{}"
+		}
+		var detail map[string]any
+		if err := json.Unmarshal([]byte(body), &detail); err != nil {
+			return nil, fmt.Errorf("--body: a Scheduled Event's detail is a JSON object: %w", err)
+		}
+		parts := strings.SplitN(sourceARN, ":", 6) // arn:aws:scheduler:REGION:ACCOUNT:schedule/...
+		if len(parts) != 6 {
+			return nil, fmt.Errorf("-source-arn %q: not an ARN", sourceARN)
+		}
+		return json.Marshal(map[string]any{
+			"version": "0", "id": uuid(), "detail-type": "Scheduled Event", "source": "aws.scheduler",
+			"account": parts[4], "time": now.UTC().Format(time.RFC3339), "region": cfg.region,
+			"resources": []string{sourceARN}, "detail": detail,
+		})
+	case "http-api", "function-url":
+		gw, err := newGateway(trigger, "GET /hello", cfg.region)
+		if err != nil {
+			return nil, err
+		}
+		req := httptest.NewRequest(http.MethodGet, "/hello", strings.NewReader(body))
+		req.RemoteAddr, req.Host = "127.0.0.1:1234", "localhost"
+		req.Header.Set("User-Agent", "mise-run-invoke")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		event, _, err := gw.event(req, map[bool]string{true: "GET /hello", false: "$default"}[trigger == "http-api"], nil)
+		return event, err
+	}
+	return nil, fmt.Errorf("-event-for %q: expected http-api, function-url, sqs or schedule", trigger)
 }
 
 func randomBytes(n int) []byte {
