@@ -107,6 +107,9 @@ handler() {
   case $event in
   *'"rawQueryString":"respond=fail"'*) echo "failing as asked" >&2; return 1 ;;
   *'"rawQueryString":"respond=bare"'*) printf '{"hello":"world"}' ;;
+  *'"rawQueryString":"respond=sleep"'*) sleep 3 ;;
+  *'"rawQueryString":"respond=config"'*)
+    printf '{"memory":"%s","timeout":"%s","greeting":"%s"}' "$AWS_LAMBDA_FUNCTION_MEMORY_SIZE" "$AWS_LAMBDA_FUNCTION_TIMEOUT" "$GREETING" ;;
   *'"rawQueryString":"respond=full"'*)
     printf '%s' '{"statusCode":201,"headers":{"x-answer":"full","content-type":"text/plain"},"cookies":["c=1; Path=/","d=2"],"body":"aGkgdGhlcmU=","isBase64Encoded":true}' ;;
   *) printf '%s' '{"statusCode":200,"headers":{"content-type":"text/plain"},"body":"recorded"}' ;;
@@ -151,14 +154,15 @@ def dig(event: dict, dotted: str):
 def recording(request, render, env, tmp_path_factory):
     """A custom project of the trigger with the recording handler, served."""
     trigger = request.param
-    source = render(combination("custom", trigger)).path
+    # Answered timeout and memory, which serve applies as Lambda does.
+    source = render({**combination("custom", trigger), "timeout": 1, "memory_size": 256}).path
     project = tmp_path_factory.mktemp(f"serve-{trigger}") / "project"
     run(["cp", "-a", str(source), str(project)], project.parent)
     (project / "function.sh").write_text(RECORDING_HANDLER)
     events = project.parent / "events.jsonl"
     events.touch()
     # The function's environment from the git-ignored .env.
-    (project / ".env").write_text(f"# local settings\nEVENT_LOG={events}\n")
+    (project / ".env").write_text(f"# local settings\nEVENT_LOG={events}\nGREETING=from .env\n")
     run(["scripts/build-bootstrap", "build/bootstrap"], project)
     with serving(project, env, "--no-watch") as (url, log):
         yield trigger, url, events, log
@@ -228,10 +232,15 @@ def response_cases(trigger: str) -> list:
                                ("Set-Cookie", "c=1; Path=/"), ("Set-Cookie", "d=2")], b"hi there"),
         ("respond=bare", 200, [("Content-Type", "application/json")], b'{"hello":"world"}'),
         ("respond=fail", failed[0], failed[1], failed[2]),
+        # Past the answered timeout (1 s): the function failed, as in Lambda.
+        ("respond=sleep", failed[0], failed[1], failed[2]),
+        ("respond=config", 200, [], b'{"memory":"256","timeout":"1","greeting":"from .env"}'),
     ]
 
 
 def test_serve_maps_the_result_as_the_service_does(recording):
+    """Also: the function runs as configured: the answered timeout and memory,
+    and the variables of the project's .env."""
     trigger, url, events, log = recording
     for query, status, headers, body in response_cases(trigger):
         got_status, got_headers, got_body = request(f"{url}/hello?{query}")
@@ -241,6 +250,7 @@ def test_serve_maps_the_result_as_the_service_does(recording):
             assert (name.lower(), value) in lowered, (query, got_headers)
     # The failure's own message stays in the log, where Lambda would put it.
     assert "failing as asked" in log.read_text()
+    assert "Task timed out after 1.00 seconds" in log.read_text()
 
 
 def test_serve_routes_as_the_iac_declares(recording):
@@ -384,3 +394,22 @@ def test_invoke_wraps_a_body_as_the_trigger_delivers_it(built, env, answers, tmp
         missing = run(["mise", "run", "invoke", "--port", str(port), "--body", "@no-such-file"], project, env=env,
                       check=False)
         assert missing.returncode != 0 and "--body @no-such-file: no such file" in missing.stderr
+
+
+def test_start_native_watch_rebuilds_behind_the_invoke_endpoint(render, env, tmp_path):
+    """start:native --watch: the emulator's invoke endpoint, with the function
+    rebuilt and restarted on save."""
+    source = render(combination("custom", "http-api")).path
+    project = tmp_path / "project"
+    run(["cp", "-a", str(source), str(project)], tmp_path)
+    run(["scripts/build-bootstrap", "build/bootstrap"], project)
+    handler = project / "function.sh"
+    with native(project, env, "--watch") as (port, log):
+        def greeting():
+            return json.loads(invoke_body(project, env, port, "hello")["body"])["message"]
+        assert greeting() == "Hello, Chris"
+        handler.write_text(handler.read_text().replace("MESSAGE='Hello, '", "MESSAGE='Howdy, '"))
+        deadline = time.monotonic() + 120
+        while greeting() != "Howdy, Chris":
+            assert time.monotonic() < deadline, f"the saved greeting was not served; see {log}"
+            time.sleep(0.2)

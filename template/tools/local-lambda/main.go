@@ -471,6 +471,9 @@ func (gw *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	result, failed, err := gw.fn.invoke(r.Context(), event)
 	if err != nil {
 		gw.fn.logger.Error("invoke", "err", err)
+	} else if failed {
+		// What Lambda reports to the service, which the client never sees.
+		gw.fn.logger.Error("the function failed", "result", string(result))
 	}
 	if err != nil || failed || !writeResult(w, result) {
 		gw.internalError(w)
