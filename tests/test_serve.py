@@ -413,3 +413,52 @@ def test_start_native_watch_rebuilds_behind_the_invoke_endpoint(render, env, tmp
         while greeting() != "Howdy, Chris":
             assert time.monotonic() < deadline, f"the saved greeting was not served; see {log}"
             time.sleep(0.2)
+
+
+# --- macOS: what can be proven on Linux -------------------------------------------
+
+MACHO_ARM64 = b"\xcf\xfa\xed\xfe\x0c\x00\x00\x01"  # 64-bit Mach-O magic, CPU type arm64
+# What the native loop's files must not use: Linux-only tools, options and paths.
+LINUX_ONLY = [r"GOOS=linux", r"/proc/", r"\bsed -i\b", r"readlink -f", r"\bstat -c", r"\bdate -d\b",
+              r"\bmd5sum\b", r"\bsha256sum\b", r"base64 -w", r"\bgetent\b", r"\bnproc\b", r"\bxargs -r\b",
+              r"\btimeout \d", r"\bss -", r"\bnetstat -p"]
+
+
+def test_native_loop_builds_for_macos(render, tmp_path):
+    """On a Mac the loop builds for darwin: the Go bootstrap (build-bootstrap
+    takes the toolchain's GOOS), serve's gateway and the pinned emulator
+    compile for darwin/arm64; and no file on the path of build:native,
+    start:native, serve and invoke uses anything Linux-only. (Rust builds for
+    the host by default; the custom runtime is bash, 4.4+ on a Mac.)"""
+    import tomllib
+
+    go_project = render(combination("go", "http-api")).path
+    darwin = {"GOOS": "darwin", "GOARCH": "arm64"}
+    run(["scripts/build-bootstrap", str(tmp_path / "bootstrap")], go_project, env=darwin)
+    assert (tmp_path / "bootstrap").read_bytes()[:8] == MACHO_ARM64
+    run(["go", "build", "-C", "tools/local-lambda", "-o", str(tmp_path / "local-lambda"), "."], go_project,
+        env={**darwin, "GOWORK": "off", "GOFLAGS": ""})
+    assert (tmp_path / "local-lambda").read_bytes()[:8] == MACHO_ARM64
+    pinned = tomllib.loads((go_project / "mise.toml").read_text())["tools"][
+        "go:github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"]
+    modules = Path(run(["go", "env", "GOMODCACHE"], tmp_path).stdout.strip())
+    source = modules / f"github.com/aws/aws-lambda-runtime-interface-emulator@{pinned}"
+    if not source.is_dir():
+        pytest.skip(f"the pinned emulator's module {source.name} is not in the Go module cache (script/bootstrap)")
+    run(["go", "build", "-trimpath", "-o", str(tmp_path / "aws-lambda-rie"), "./cmd/aws-lambda-rie"], source,
+        env={**darwin, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOWORK": "off"}, timeout=1200)
+    assert (tmp_path / "aws-lambda-rie").read_bytes()[:8] == MACHO_ARM64
+
+    for language in choice_values("language"):
+        for trigger in HTTP_TRIGGERS + ["sqs"]:
+            project = render(combination(language, trigger)).path
+            tasks = project / ".config" / "mise" / "tasks"
+            files = [tasks / "build" / "native", tasks / "start" / "native", tasks / "invoke" / "_default",
+                     *([tasks / "serve"] if trigger != "sqs" else []),
+                     *(project / "scripts").iterdir()]
+            for file in files:
+                if file.name in ("build-image", "push-image", "container-engine", "aws-context", "image-tag"):
+                    continue  # the image's and AWS's tasks, not the native loop's
+                text = file.read_text()
+                for pattern in LINUX_ONLY:
+                    assert not re.search(pattern, text), f"{file.relative_to(project)}: {pattern}"
