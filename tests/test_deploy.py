@@ -54,7 +54,7 @@ from support.iac import CfnLoader, terraform_config
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
 ACCOUNT = "123456789012"  # moto's account
-ROUTES = ["GET /goodbye", "GET /hello"]
+ROUTES = sorted(yaml.safe_load(COPIER["http_routes"]["default"]))  # copier.yml's, which the IaC declares
 # The answers these projects take by default (copier.yml).
 DEFAULT = {q: COPIER[q]["default"] for q in ("memory_size", "timeout", "log_retention_days")}
 

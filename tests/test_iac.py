@@ -9,8 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import ROOT, one_per, params, run
+from conftest import COPIER, ROOT, one_per, params, run
 from support.choices import IAC_TOOLS, TRIGGERS
 from support.iac import (CUSTOM, DEFAULT_RETENTION, DEFAULT_VISIBILITY, IAC_PROJECTS, IACS, OWN_LOG_GROUP, SETTINGS,
                          TRIGGER_SETTINGS, aws_provider_mirror, cdk_synth, iac_projects, terraform_binary,
@@ -149,7 +150,7 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "architecture": architecture,
         "memory_size": CUSTOM["memory_size"],
         "timeout": CUSTOM["timeout"],
-        "routes": ["GET /goodbye", "GET /hello"],
+        "routes": sorted(yaml.safe_load(COPIER["http_routes"]["default"])),  # the one list of routes
         "log_retention_days": CUSTOM["log_retention_days"],
         "log_group": "/aws/lambda/hello-fn",
         "function_name": "hello-fn",

@@ -64,7 +64,8 @@ EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.y
                          ".gitignore"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", ".config/mise/tasks/invoke/remote", "cmd/bootstrap/main.go",
-                                   "internal/handler/handler.go", "internal/handler/handler_test.go"],
+                                   "internal/handler/handler.go", "internal/handler/handler_test.go",
+                                   "scripts/build-bootstrap"],
     # (the rust project is the CDK one: its tasks skip an npm ci they need not run)
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/invoke/remote", "Cargo.toml",
                                      "src/handler.rs", ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
