@@ -38,7 +38,7 @@ DIGEST = "sha256:" + "0" * 64
 CUSTOM = {"memory_size": 512, "timeout": 25, "log_retention_days": 30,
           **{question: hostile_answer(question) for question in FREE_TEXT}}
 TRIGGER_CUSTOM = {"http-api": {}, "function-url": {}, "sqs": {"sqs_batch_size": 100, "sqs_batching_window": 7},
-                  "schedule": {"schedule_expression": "cron(0 8 ? * MON-FRI *)"}}
+                  "schedule": {"schedule_expression": "cron(0 8 ? * MON-FRI *)", "schedule_timezone": "Europe/Berlin"}}
 # The projects every IaC check runs on: ONE_PER_IAC_TRIGGER with those answers.
 IAC_PROJECTS = [{**c, **CUSTOM, **TRIGGER_CUSTOM[c["trigger"]]} for c in ONE_PER_IAC_TRIGGER]
 
@@ -90,10 +90,23 @@ def sam_settings(project: Path) -> dict:
         "function_name": fn["FunctionName"],
         "image": _sam_image_by_digest(template),
         "log_format": fn["LoggingConfig"]["LogFormat"],
+        "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
         "throttling": (_throttling(resources["HttpApi"]["Properties"]["DefaultRouteSettings"])
                        if "HttpApi" in resources else None),
         "role": _sam_role(resources, fn),
+        "access_log": (json.loads(resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"])
+                       if "HttpApi" in resources else None),
+        "tags": _sam_tags(project),
     }
+
+
+def _sam_tags(project: Path) -> dict:
+    """The stack's tags, which `sam deploy` reads from samconfig.toml."""
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((project / "sam" / "samconfig.toml").read_text())
+    return dict(pair.split("=", 1) for pair in shlex.split(config["default"]["deploy"]["parameters"]["tags"]))
 
 
 def _throttling(route_settings: dict) -> dict:
@@ -164,10 +177,21 @@ def terraform_settings(project: Path) -> dict:
         "function_name": resolve(fn["function_name"]),
         "image": "digest" if config["locals"]["image_uri"].endswith("@${var.image_digest}") else "tag",
         "log_format": fn["logging_config"][0]["log_format"],
+        "reserved_concurrency": resolve(fn["reserved_concurrent_executions"]),
         "throttling": {"burst": resolve(throttle["throttling_burst_limit"]),
                        "rate": resolve(throttle["throttling_rate_limit"])} if throttle else None,
         "role": _terraform_role(config, defaults),
+        "access_log": (json.loads(json.loads(f'"{stage["access_log_settings"][0]["format"]}"'))
+                       if stage else None),
+        "tags": _terraform_tags(config, defaults),
     }
+
+
+def _terraform_tags(config, defaults) -> dict:
+    """The provider's default_tags: the template's, then var.tags."""
+    (provider,) = config["provider"] if isinstance(config["provider"], list) else [config["provider"]]
+    assert provider["aws"]["default_tags"][0]["tags"] == "${merge(local.template_tags, var.tags)}"
+    return {**{k.strip('"'): v for k, v in config["locals"]["template_tags"].items()}, **defaults["tags"]}
 
 
 def _terraform_role(config, defaults) -> set:
@@ -228,9 +252,20 @@ def cdk_settings(project: Path) -> dict:
         "function_name": fn["FunctionName"],
         "image": "digest" if f"@{DIGEST}" in image else image,
         "log_format": fn["LoggingConfig"]["LogFormat"],
+        "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
         "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
         "role": _cdk_role(resources, fn),
+        "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
+        "tags": _cdk_tags(resources),
     }
+
+
+def _cdk_tags(resources) -> dict:
+    """Tags.of(app): the same tags on every resource that takes tags."""
+    tagged = [{t["Key"]: t["Value"] for t in r["Properties"]["Tags"]} for r in resources.values()
+              if isinstance(r.get("Properties", {}).get("Tags"), list)]
+    assert tagged and all(t == tagged[0] for t in tagged), tagged
+    return tagged[0]
 
 
 def _cdk_role(resources, fn) -> set:
@@ -562,6 +597,8 @@ def test_terraform_validate_and_test(render, answers, tmp_path_factory, terrafor
     # Kept for the module's lifetime: later folders link to the first's .terraform.
     work = tmp_path_factory.mktemp("terraform") / "terraform"
     shutil.copytree(render(answers).path / "terraform", work)
+    # ecr.tf reads the lifecycle rule from the project's root.
+    shutil.copy(render(answers).path / "ecr-lifecycle-policy.json", work.parent)
     terraform_init(work)
     binary = terraform_binary()
     run([binary, "validate"], work)
@@ -643,6 +680,35 @@ def test_checkov_finds_nothing_unexplained(render, answers):
             assert len((check.get("check_result") or {}).get("suppress_comment", "")) > 20, check
 
 
+def lifecycle_rule(project: Path, iac: str) -> dict:
+    """The ECR lifecycle policy the IaC choice applies: Terraform's
+    aws_ecr_lifecycle_policy, or what `mise run deploy` puts (SAM, CDK, whose
+    stacks do not own the repository), read from the file each names."""
+    if iac == "terraform":
+        policy = terraform_config(project)["resource"]["aws_ecr_lifecycle_policy"]["this"]["policy"]
+        match = re.fullmatch(r'\$\{file\("\$\{path\.module\}/\.\./([\w.-]+)"\)\}', policy)
+    else:
+        deploy = (project / ".config" / "mise" / "tasks" / "deploy").read_text()
+        match = re.search(r"put-lifecycle-policy .*\\\n\s*--lifecycle-policy-text file://([\w.-]+)", deploy)
+    assert match, iac
+    return json.loads((project / match.group(1)).read_text())
+
+
+def test_same_image_lifecycle_rule_in_every_iac(render):
+    """One rule, whichever IaC: it keeps what deploy tags deployed- (the image
+    a function runs, after a rollback too) before it counts the last ten."""
+    rules = {iac: lifecycle_rule(render(next(c for c in IAC_PROJECTS if c["iac"] == iac)).path, iac)
+             for iac in IACS}
+    assert all(r == rules["sam"] for r in rules.values()), rules
+    first = min(rules["sam"]["rules"], key=lambda r: r["rulePriority"])
+    assert first["selection"]["tagPrefixList"] == ["deployed-"], first
+    for iac in IACS:
+        project = render(next(c for c in IAC_PROJECTS if c["iac"] == iac)).path
+        deploy = (project / ".config" / "mise" / "tasks" / "deploy").read_text()
+        # Marked before the tool runs, released after it succeeded.
+        assert deploy.index('mark_deployed "$digest"') < deploy.index('release_others "$digest"'), iac
+
+
 @pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
 def test_equivalent_settings_in_every_iac(render, architecture):
     """The same answers give the same function and API whichever IaC is chosen."""
@@ -660,6 +726,7 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "function_name": "hello-fn",
         "image": "digest",
         "log_format": "JSON",
+        "reserved_concurrency": -1,  # the HTTP API's throttling bounds it
         "throttling": {"burst": 100, "rate": 50},
         # Least privilege: its own log group, and X-Ray (which has no
         # resource-level permissions); no managed policies.
@@ -670,6 +737,16 @@ def test_equivalent_settings_in_every_iac(render, architecture):
             ("xray:PutTraceSegments", "*"),
         },
     }
+    # One access log line and one tag set (includes/iac.jinja), the IaC tool
+    # named in managed-by.
+    (access_log,) = {json.dumps(s.pop("access_log"), sort_keys=True) for s in seen.values()}
+    assert {"requestId", "routeKey", "status", "integrationError"} <= set(json.loads(access_log)), access_log
+    versions = set()
+    for iac, settings in seen.items():
+        tags = settings.pop("tags")
+        assert (tags["project"], tags["managed-by"]) == ("hello-fn", iac), tags
+        versions.add(tags["template-version"])
+    assert len(versions) == 1, versions
     for iac, settings in seen.items():
         assert settings == expected, iac
 
@@ -705,7 +782,8 @@ def expected_trigger_settings(answers: dict) -> dict:
     return {**none, "outputs": ["DeadLetterQueueUrl", "ScheduleName"],
             "queues": {f"{fn}-dlq": dead_letter_queue}, "tls_only": [dead_letter],
             "schedules": [{
-                "name": fn, "expression": answers["schedule_expression"], "timezone": "Etc/UTC",
+                "name": fn, "expression": answers["schedule_expression"],
+                "timezone": answers["schedule_timezone"],
                 "state": "ENABLED", "time_window": "OFF", "target": "function",
                 # EventBridge's Scheduled Event, filled in by Scheduler.
                 "input": {"version": "0", "id": "<aws.scheduler.execution-id>", "detail-type": "Scheduled Event",
@@ -742,6 +820,9 @@ def test_equivalent_trigger_resources_in_every_iac(render, trigger_answers):
         settings = SETTINGS[iac](project)
         assert settings["routes"] == [] and settings["throttling"] is None, iac  # no HTTP API
         assert settings["timeout"] == CUSTOM["timeout"]
+        # A public Function URL has no throttle: a reservation by default caps it.
+        public = trigger_answers.get("function_url_auth") == "NONE"
+        assert settings["reserved_concurrency"] == (10 if public else -1), iac
         assert settings["role"] == {
             ("logs:CreateLogStream", OWN_LOG_GROUP), ("logs:PutLogEvents", OWN_LOG_GROUP),
             ("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*"), *TRIGGER_ROLE[trigger]}, iac
