@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GIT_IDENTITY, ROOT, run
+import yaml
+
+from conftest import CASES, COPIER, GIT_IDENTITY, MATRIX, ROOT, choice_values, one_per, params, run
+from matrix import event_kind
 from test_update import release, releases
 
 COPIER_PIN = re.search(r"^copier==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
@@ -134,7 +137,8 @@ def test_generate_verbatim_on_a_stock_python_then_copier_update(tmp_path, stock_
     run(["sh", "-c", update], project, env=stock_machine, timeout=900)
     assert "A line added by a later template version." in (project / "README.md").read_text()
     changed = run(["git", "status", "--porcelain"], project).stdout.split("\n")
-    assert sorted(line[3:] for line in changed if line) == [".copier-answers.yml", "README.md"]
+    # (and the stack's template-version tag, in samconfig.toml)
+    assert sorted(line[3:] for line in changed if line) == [".copier-answers.yml", "README.md", "sam/samconfig.toml"]
 
 
 def test_script_test_installs_into_a_virtual_environment_of_its_own():
@@ -143,3 +147,64 @@ def test_script_test_installs_into_a_virtual_environment_of_its_own():
     assert not re.search(r"^\s*python3 -m pip install", bootstrap, re.M), "pip into the system Python"
     assert 'python3 -m venv "$venv"' in bootstrap and "venv=.tools/venv" in bootstrap
     assert re.search(r'^PATH="\$PWD/\.tools/venv/bin:', (ROOT / "script" / "test").read_text(), re.M)
+
+
+# --- The generated README ----------------------------------------------------
+
+def readme_table(readme: str, header_start: str) -> list[list[str]]:
+    """The rows of the Markdown table whose header row starts with header_start."""
+    lines = readme.split("\n" + header_start, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+
+
+HTTP_TRIGGERS = [t for t in choice_values("trigger") if event_kind(t) == "http"]
+
+
+@pytest.mark.parametrize("answers", params([next(c for c in MATRIX if c["trigger"] == t) for t in HTTP_TRIGGERS]))
+def test_the_readme_says_what_a_caller_gets_from_the_deployed_function(render, answers):
+    """Per trigger: what the handler answers each sample event (tests/cases.yaml,
+    which the handlers' own tests check) and what a caller of the deployed
+    function gets, which differs where API Gateway answers without calling it."""
+    trigger = answers["trigger"]
+    readme = (render(answers).path / "README.md").read_text()
+    rows = {row[1].strip("`"): row for row in readme_table(readme, "| request | sample event |")}
+    assert set(rows) == {c["event"].removesuffix(".json") for c in CASES["http"]}
+    for case in CASES["http"]:
+        _, _, handler, caller = rows[case["event"].removesuffix(".json")]
+        assert handler.startswith(f"{case['status']} `{case['message']}`"), (case, handler)
+        deployed = case.get("deployed", {}).get(trigger)
+        if deployed is None:
+            assert caller == "the same", (case, caller)
+        else:
+            assert caller.replace("`", "") == deployed, (case, caller)
+
+
+DAY_TWO = ["### Add an environment variable or a secret", "### Add a dependency", "### Concurrency",
+           "### What tracing and logs cost", "### Tags", "### Images in ECR"]
+
+
+@pytest.mark.parametrize("answers", params(one_per("language", "iac")[:3] + one_per("trigger")))
+def test_the_readme_has_the_day_two_tasks(render, answers):
+    project = render(answers).path
+    readme = (project / "README.md").read_text()
+    day_two = readme.split("\n## Day two\n", 1)[1].split("\n## ", 1)[0]
+    trigger, iac = answers["trigger"], answers["iac"]
+    headings = [h for h in re.findall(r"^### .*", day_two, re.M)]
+    expected = (["### Add a route"] if event_kind(trigger) == "http" else []) + DAY_TWO[:2] + \
+        (["### See the API's access logs"] if trigger == "http-api" else []) + DAY_TWO[2:4] + \
+        (["### The schedule's time zone"] if trigger == "schedule" else []) + DAY_TWO[4:]
+    assert headings == expected, headings
+    # The secret: one parameter, read-only, in the project's own IaC language.
+    snippet = re.search(r"```(yaml|ts|hcl)\n(.*?)```", day_two.split("### Add an environment", 1)[1], re.S)
+    assert snippet and snippet.group(1) == {"sam": "yaml", "cdk": "ts", "terraform": "hcl"}[iac], day_two
+    assert "ssm:GetParameter" in snippet.group(2) and "parameter/hello-fn/api-key" in snippet.group(2)
+    assert "*" not in snippet.group(2).replace("/*/", ""), "least privilege: no wildcard"
+    if iac == "sam":
+        yaml.safe_load(snippet.group(2).replace("!Sub ", ""))
+    tool = {"go": "go get ", "rust": "cargo add ", "custom": "Dockerfile"}[answers["language"]]
+    assert tool in day_two.split("### Add a dependency", 1)[1].split("###", 1)[0]
+    if trigger == "schedule":
+        assert "`cron(...)` runs in UTC time" in day_two
+    # The update command pins the Copier the template is tested with.
+    assert COPIER["copier_version"]["default"] == COPIER_PIN
+    assert f"uvx copier@{COPIER_PIN} update --trust" in readme

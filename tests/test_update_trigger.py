@@ -48,20 +48,30 @@ PROJECTS = [
 # start:native's port checks, emulator, timeout, memory and --env-file, invoke's word on a port nothing
 # listens on, the AWS CLI's own error shown by scripts/aws-context (and by
 # the SAM and CDK projects' invoke:remote), and the README's deploy role
-# (whose iam/ files are new, so not in `git diff`). Name here what a release
+# (whose iam/ files are new, so not in `git diff`); deploy tags the image it
+# deploys for the ECR lifecycle rule (ecr-lifecycle-policy.json and
+# scripts/deployed-image are new); every IaC tool tags every resource (SAM's
+# samconfig.toml, CDK's app, Terraform's providers.tf and variables.tf), the
+# HTTP API's access log has one format (the SAM template, the CDK stack,
+# Terraform's api.tf), and the reserved_concurrency answer reaches the
+# function (the CDK context and config, Terraform's variable and lambda.tf);
+# Terraform's ecr.tf reads that lifecycle rule. Name here what a release
 # changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md", "mise.toml",
-                         "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context"]
+                         "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context",
+                         ".config/mise/tasks/deploy"]
 RELEASE_CHANGES = {
-    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", ".config/mise/tasks/invoke/remote", "cmd/bootstrap/main.go",
+    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", "sam/samconfig.toml", ".config/mise/tasks/invoke/remote", "cmd/bootstrap/main.go",
                                    "internal/handler/handler.go", "internal/handler/handler_test.go"],
     # (the rust project is the CDK one: its tasks skip an npm ci they need not run)
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/invoke/remote", "Cargo.toml", "src/handler.rs",
-                                     ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
-                                     ".config/mise/tasks/validate"],
+                                     ".config/mise/tasks/destroy", ".config/mise/tasks/validate",
+                                     "cdk/cdk.json", "cdk/lib/config.ts", "cdk/lib/function-stack.ts"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
-                                       "terraform/tftest/validation.tftest.hcl"],
+                                       "terraform/tftest/validation.tftest.hcl", "terraform/ecr.tf",
+                                       "terraform/variables.tf", "terraform/api.tf", "terraform/providers.tf",
+                                       "terraform/lambda.tf"],
 }
 
 pytestmark = pytest.mark.usefixtures("git_identity")
