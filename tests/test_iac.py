@@ -181,7 +181,7 @@ def terraform_settings(project: Path) -> dict:
         "throttling": {"burst": resolve(throttle["throttling_burst_limit"]),
                        "rate": resolve(throttle["throttling_rate_limit"])} if throttle else None,
         "role": _terraform_role(config, defaults),
-        "access_log": (json.loads(json.loads(f'"{stage["access_log_settings"][0]["format"]}"'))
+        "access_log": (json.loads(stage["access_log_settings"][0]["format"])
                        if stage else None),
         "tags": _terraform_tags(config, defaults),
     }
@@ -517,7 +517,8 @@ def terraform_trigger_settings(project: Path) -> dict:
         (dead_letter,) = target["dead_letter_config"]
         schedules.append({
             "name": tf_string(x["name"], defaults), "expression": tf_string(x["schedule_expression"], defaults),
-            "timezone": x.get("schedule_expression_timezone", "Etc/UTC"), "state": x.get("state", "ENABLED"),
+            "timezone": tf_string(x.get("schedule_expression_timezone", "Etc/UTC"), defaults),
+            "state": x.get("state", "ENABLED"),
             "time_window": x["flexible_time_window"][0]["mode"], "target": name(target["arn"]),
             "input": jsonencoded(target["input"]), "retries": retry["maximum_retry_attempts"],
             "max_event_age": retry["maximum_event_age_in_seconds"], "dead_letter": name(dead_letter["arn"]),
