@@ -133,8 +133,11 @@ def test_update_from_before_triggers_gives_http_api_and_changes_nothing_else(tem
     assert set(changed) == {".copier-answers.yml", *RELEASE_CHANGES.get(data["language"], [])}
     after = answers(project)
     assert after["trigger"] == "http-api"
-    # No other answer changed, and none was added but the trigger.
-    assert {k: v for k, v in after.items() if k not in ("_commit", "trigger")} == \
+    # reserved_concurrency, asked of every project since, takes its default
+    # for an HTTP API: no reservation, so what is deployed stays as it was.
+    assert after["reserved_concurrency"] == -1
+    # No other answer changed, and none was added but those two.
+    assert {k: v for k, v in after.items() if k not in ("_commit", "trigger", "reserved_concurrency")} == \
         {k: v for k, v in before.items() if k != "_commit"}
     # The project is exactly what this template makes of the same answers today.
     # (The description as recorded: its default has changed since.)
