@@ -645,7 +645,8 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
     assert identities(p, answers) == deployed
     output = second.stdout + second.stderr
     if iac == "terraform":
-        assert re.search(r"Resources: 1 imported, \d+ added, 0 changed, 0 destroyed\.", first.stdout), first.stdout
+        # The repository publish made is adopted, and gets the default tags.
+        assert re.search(r"Resources: 1 imported, \d+ added, 1 changed, 0 destroyed\.", first.stdout), first.stdout
         # moto returns no LoggingConfig and an empty ImageConfig, so the
         # provider updates the function in place; nothing is added or replaced.
         assert "Resources: 0 added, 1 changed, 0 destroyed." in output, output
