@@ -19,11 +19,10 @@ import pytest
 
 import yaml
 
-from conftest import CASES, COPIER, GIT_IDENTITY, MATRIX, ROOT, choice_values, one_per, params, run
+from conftest import CASES, GIT_IDENTITY, ROOT, params, pick, run
 from matrix import event_kind
-from test_update import release, releases
-
-COPIER_PIN = re.search(r"^copier==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+from support.choices import TRIGGERS
+from support.releases import COPIER_PIN, release, releases
 
 
 def setup_commands() -> list[str]:
@@ -157,22 +156,21 @@ def readme_table(readme: str, header_start: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
 
 
-HTTP_TRIGGERS = [t for t in choice_values("trigger") if event_kind(t) == "http"]
-
-
-@pytest.mark.parametrize("answers", params([next(c for c in MATRIX if c["trigger"] == t) for t in HTTP_TRIGGERS]))
+@pytest.mark.parametrize("answers", params(pick(("trigger",), where=lambda c: event_kind(c["trigger"]) == "http")))
 def test_the_readme_says_what_a_caller_gets_from_the_deployed_function(render, answers):
     """Per trigger: what the handler answers each sample event (tests/cases.yaml,
     which the handlers' own tests check) and what a caller of the deployed
-    function gets, which differs where API Gateway answers without calling it."""
+    function gets (tests/data/triggers/<trigger>.yaml's deployed), which
+    differs where API Gateway answers without calling it."""
     trigger = answers["trigger"]
     readme = (render(answers).path / "README.md").read_text()
     rows = {row[1].strip("`"): row for row in readme_table(readme, "| request | sample event |")}
     assert set(rows) == {c["event"].removesuffix(".json") for c in CASES["http"]}
+    assert set(TRIGGERS[trigger]["deployed"]) <= {c["event"] for c in CASES["http"]}, "deployed names a sample event"
     for case in CASES["http"]:
         _, _, handler, caller = rows[case["event"].removesuffix(".json")]
         assert handler.startswith(f"{case['status']} `{case['message']}`"), (case, handler)
-        deployed = case.get("deployed", {}).get(trigger)
+        deployed = TRIGGERS[trigger]["deployed"].get(case["event"])
         if deployed is None:
             assert caller == "the same", (case, caller)
         else:
@@ -183,7 +181,9 @@ DAY_TWO = ["### Add an environment variable or a secret", "### Add a dependency"
            "### What tracing and logs cost", "### Tags", "### Images in ECR"]
 
 
-@pytest.mark.parametrize("answers", params(one_per("language", "iac")[:3] + one_per("trigger")))
+# Every language (its dependency command), IaC tool (its secret snippet) and
+# trigger (its own sections).
+@pytest.mark.parametrize("answers", params(pick(("language",), ("iac",), ("trigger",))))
 def test_the_readme_has_the_day_two_tasks(render, answers):
     project = render(answers).path
     readme = (project / "README.md").read_text()
@@ -205,6 +205,6 @@ def test_the_readme_has_the_day_two_tasks(render, answers):
     assert tool in day_two.split("### Add a dependency", 1)[1].split("###", 1)[0]
     if trigger == "schedule":
         assert "`cron(...)` runs in UTC time" in day_two
-    # The update command pins the Copier the template is tested with.
-    assert COPIER["copier_version"]["default"] == COPIER_PIN
+    # The update command pins the Copier the template is tested with
+    # (copier_version, held equal to requirements.txt by test_toolchain).
     assert f"uvx copier@{COPIER_PIN} update --trust" in readme
