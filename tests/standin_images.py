@@ -13,6 +13,9 @@ FROM lines of the project's own Dockerfile (tags are never hard-coded here):
   project's go.sum needs, so the build stage needs no network;
 - rust: the same root file system with this machine's Rust toolchain, cargo
   vendored from the project's Cargo.lock, and zig/cargo-zigbuild preinstalled;
+  for the targets that toolchain lacks and Debian's builds here
+  (tests/rust_targets.py), Debian's toolchain with the std sources too, and a
+  `rustup` whose `target add` switches to it (recorded in /rustup-asked);
 - koalaman/shellcheck-alpine: the same root file system with this machine's
   ShellCheck binary;
 - public.ecr.aws/lambda/provided: a Debian root file system of the image's own
@@ -50,6 +53,8 @@ import tarfile
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+import rust_targets
 
 HERE = Path(__file__).resolve()
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "images"
@@ -373,7 +378,8 @@ def build(tag: str, containerfile: str, context: Path, arch: str) -> str:
 def standin_tag(kind: str, arch: str, project: Path) -> str:
     """The stand-in's name: its kind, recipe, inputs and CPU."""
     inputs = {"golang": lambda: go_version() + (project / "go.sum").read_text(),
-              "rust": lambda: sh(["rustc", "--version"]) + (project / "Cargo.lock").read_text(),
+              "rust": lambda: sh(["rustc", "--version"]) + (project / "Cargo.lock").read_text()
+              + json.dumps(debian_rust()),
               "shellcheck": lambda: "",
               "provided": lambda: ""}[kind]()
     key = hashlib.sha256(inputs.encode()).hexdigest()[:8]
@@ -513,6 +519,27 @@ def dockerfile_args(project: Path) -> dict:
     return dict(re.findall(r"^ARG (\w+)=(\S+)", (project / "Dockerfile").read_text(), re.M))
 
 
+def debian_rust() -> dict:
+    """The targets this machine builds with Debian's toolchain (target ->
+    build environment), and that toolchain's package version: what the Rust
+    stand-in adds to rustup's toolchain."""
+    targets = {}
+    for arch in CPU_NAMES:
+        for libc in ("gnu", "musl"):
+            target = rust_targets.triple(arch, libc)
+            env = rust_targets.build_env(target)
+            if env and not rust_targets.problem(target):
+                targets[target] = {k: v for k, v in env.items() if k != "RUSTUP_TOOLCHAIN"}
+    if not targets:
+        return {}
+    version = sh(["dpkg-query", "-W", "-f", "${Version}", "rustc-web"]).strip()
+    return {"version": version, "targets": targets}
+
+
+CPU_NAMES = ("x86_64", "arm64")
+DEBIAN_SECURITY_MIRROR = os.environ.get("DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
+
+
 def rust(tag: str, context: Path, arch: str, project: Path) -> str:
     # This machine's toolchain (without its 800 MB of documentation), as
     # rustup lays it out in the official image.
@@ -520,7 +547,41 @@ def rust(tag: str, context: Path, arch: str, project: Path) -> str:
     toolchain = sysroot.name
     shutil.copytree(sysroot, context / "toolchain", symlinks=True,
                     ignore=lambda d, names: ["doc"] if Path(d) == sysroot / "share" else [])
-    shutil.copy2(host_binary("rustup"), context / "rustup")
+    (context / "rustup-real").mkdir()
+    shutil.copy2(host_binary("rustup"), context / "rustup-real" / "rustup")
+    # The targets rustup cannot download here, built by Debian's toolchain
+    # (the same packages as this machine's, from Debian): a custom toolchain
+    # "debian" whose cargo builds the standard library from source, and a
+    # stand-in rustup whose `target add` of such a target makes it the default
+    # and records what it was asked. Any other target goes to rustup itself.
+    debian = debian_rust()
+    packages, switch = "", ""
+    if debian:
+        packages = " " + " ".join(f"{p}={debian['version']}" for p in ("rustc-web", "cargo-web", "rust-web-src"))
+        exports = {k: v for env in debian["targets"].values() for k, v in env.items()}
+        (context / "debian-cargo").write_text(
+            "#!/bin/sh\n# Debian's cargo, building the standard library from source (tests/rust_targets.py).\n"
+            + "".join(f"export {k}='{v}'\n" for k, v in sorted(exports.items()))
+            + 'exec /usr/bin/cargo "$@"\n')
+        switch = "\n".join(f'    {target}) "$real" default debian ;;' for target in sorted(debian["targets"])) + "\n"
+    (context / "rustup").write_text(f"""#!/bin/sh
+# Stand-in rustup (tests/standin_images.py): `target add` of a target this
+# machine builds with Debian's toolchain switches to it; all else is rustup's.
+set -eu
+real=/usr/local/rustup/real/rustup
+if [ "${{1:-}}" = target ] && [ "${{2:-}}" = add ]; then
+  shift 2
+  for target; do
+    echo "target add $target" >>/rustup-asked
+    [ -d "/usr/local/rustup/toolchains/$RUST_VERSION/lib/rustlib/$target/lib" ] && continue
+    case $target in
+{switch}    *) exec "$real" target add "$target" ;;
+    esac
+  done
+  exit 0
+fi
+exec "$real" "$@"
+""")
     # The crates, vendored from the project's Cargo.lock: no registry needed.
     sh(["cargo", "vendor", "--locked", "--versioned-dirs", str(context / "vendor")], cwd=project,
        env={"CARGO_TARGET_DIR": str(context / "unused-target")})
@@ -536,24 +597,32 @@ def rust(tag: str, context: Path, arch: str, project: Path) -> str:
         "-d", str(context / "wheels"), *wheels])
     proxies = " ".join(f"/usr/local/cargo/bin/{tool}" for tool in ("cargo", "rustc", "rustdoc", "cargo-clippy",
                                                                    "clippy-driver", "rustfmt", "cargo-fmt"))
+    debian_toolchain = """COPY debian-cargo /usr/local/rustup/toolchains/debian/bin/cargo
+RUN chmod 0755 /usr/local/rustup/toolchains/debian/bin/cargo \\
+    && ln -s /usr/bin/rustc /usr/local/rustup/toolchains/debian/bin/rustc \\
+    && ln -s /usr/bin/rustdoc /usr/local/rustup/toolchains/debian/bin/rustdoc \\
+    && ln -s /usr/lib /usr/local/rustup/toolchains/debian/lib
+""" if debian else ""
     return build(tag, f"""FROM {base(arch)}
 # python3-pip is what the Dockerfile's build stage installs; the root file
 # system has no package sources, so they are given for this step only.
 RUN echo "deb {DEBIAN_MIRROR} bookworm main" >/etc/apt/sources.list \\
+    && echo "deb {DEBIAN_SECURITY_MIRROR} bookworm-security main" >>/etc/apt/sources.list \\
     && apt-get update -qq \\
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip gcc libc6-dev \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip gcc libc6-dev{packages} \\
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \\
     && : >/etc/apt/sources.list
 COPY wheels /tmp/wheels
 RUN pip3 install --quiet --no-index --find-links /tmp/wheels --break-system-packages {" ".join(wheels)} \\
     && rm -rf /tmp/wheels
 COPY toolchain /usr/local/rustup/toolchains/{toolchain}
-COPY rustup /usr/local/cargo/bin/rustup
+COPY rustup-real /usr/local/rustup/real
+COPY --chmod=0755 rustup /usr/local/cargo/bin/rustup
 COPY vendor /usr/local/cargo/vendor
 COPY config.toml /usr/local/cargo/config.toml
-RUN printf 'version = "12"\\ndefault_toolchain = "{toolchain}"\\nprofile = "minimal"\\n' \\
+{debian_toolchain}RUN printf 'version = "12"\\ndefault_toolchain = "{toolchain}"\\nprofile = "minimal"\\n' \\
         >/usr/local/rustup/settings.toml \\
-    && for proxy in {proxies}; do ln -s rustup "$proxy"; done
+    && for proxy in {proxies}; do ln -s ../../rustup/real/rustup "$proxy"; done
 ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo RUST_VERSION={toolchain} \\
     PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 """, context, arch)
