@@ -20,6 +20,7 @@ keyed by the toolchain, the environment and the profile."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import json
@@ -28,6 +29,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,12 +96,20 @@ def toolchain_id(env: dict) -> str:
     return out.stdout
 
 
+@contextmanager
+def folder_lock(folder: Path):
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # (the kernel drops it with the file)
+        yield
+
+
 @functools.cache
 def problem(target: str, target_dir: str | None = None) -> str:
     """Why the generated projects cannot be built for `target` here ("" when
     they can): a probe build, kept between runs. target_dir: the cargo target
     folder to build into (default: the tests' shared CARGO_TARGET_DIR, under
-    its lock)."""
+    its lock; another folder, under a lock of its own)."""
     env = build_env(target)
     if env is None:
         return (f"no toolchain here has the {target} Rust standard library or its sources "
@@ -115,7 +125,7 @@ def problem(target: str, target_dir: str | None = None) -> str:
     key = hashlib.sha256(json.dumps([toolchain_id(env), sorted(env.items()), release_profile(), wanted,
                                      shutil.which("cargo-zigbuild")]).encode()).hexdigest()[:16]
     stamp = folder.parent / "rust-target-probes" / f"{target}-{key}.json"
-    with cargo_target_lock():
+    with cargo_target_lock() if folder == CARGO_TARGET_DIR else folder_lock(folder):
         if stamp.is_file():
             return json.loads(stamp.read_text())["problem"]
         with tempfile.TemporaryDirectory() as tmp:
