@@ -582,9 +582,12 @@ if [ "${{1:-}}" = target ] && [ "${{2:-}}" = add ]; then
 fi
 exec "$real" "$@"
 """)
-    # The crates, vendored from the project's Cargo.lock: no registry needed.
-    sh(["cargo", "vendor", "--locked", "--versioned-dirs", str(context / "vendor")], cwd=project,
-       env={"CARGO_TARGET_DIR": str(context / "unused-target")})
+    # The crates, vendored from the project's Cargo.lock: no registry needed;
+    # with Debian's toolchain, from its std sources' Cargo.lock too (build-std).
+    std = [] if not debian else ["--sync", str(rust_targets.DEBIAN_SRC / "Cargo.toml")]
+    sh(["cargo", "vendor", "--locked", "--versioned-dirs", *std, str(context / "vendor")], cwd=project,
+       env={"CARGO_TARGET_DIR": str(context / "unused-target"),
+            **({"RUSTUP_TOOLCHAIN": str(rust_targets.DEBIAN_SYSROOT), "RUSTC_BOOTSTRAP": "1"} if debian else {})})
     (context / "config.toml").write_text(
         '[source.crates-io]\nreplace-with = "vendored-sources"\n\n'
         '[source.vendored-sources]\ndirectory = "/usr/local/cargo/vendor"\n')
