@@ -55,6 +55,13 @@ This module fills those gaps, and nothing else:
   function is sent to it (a stand-in for Lambda's execution only: moto
   records the call, the real handler answers it).
 
+- ECR's GetDownloadUrlForLayer, which moto lacks (it stores an image's
+  manifest, never its blobs): the stand-ins that push (tests/standins/docker,
+  tests/standins/podman-ecr) PUT each image's config blob to
+  /_standin/ecr-blobs/<digest> on this server, and GetDownloadUrlForLayer
+  answers, as ECR does with a pre-signed S3 URL, a URL here to read it back,
+  for a blob an image of that repository references.
+
 What moto's Lambda cannot store at all (LoggingConfig) is not faked here; the
 tests check it on the templates instead.
 """
@@ -70,14 +77,18 @@ from typing import Any
 # samtranslator builds ARNs for the region of its boto3 session.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
-from moto.awslambda.models import LambdaFunction, lambda_backends  # noqa: E402
-from moto.cloudformation import models as cfn_models  # noqa: E402
-from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
-from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
-from moto.core.common_models import CloudFormationModel  # noqa: E402
-from moto.iam.models import Group, Role, User, iam_backends  # noqa: E402
-from moto.logs.models import LogGroup  # noqa: E402
+from moto.apigatewayv2.models import apigatewayv2_backends
+from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.common_models import CloudFormationModel
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.ecr.responses import ECRResponse
+from moto.iam.models import Group, Role, User, iam_backends
+from moto.logs.models import LogGroup
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 SERVERLESS = "AWS::Serverless-2016-10-31"
 
@@ -607,6 +618,45 @@ def _log_group_attribute_as_cloudformation(self, attribute_name: str) -> str:
     return f"{value}:*" if attribute_name == "Arn" and not value.endswith(":*") else value
 
 
+# --- ECR layer downloads --------------------------------------------------------
+
+BLOB_PATH = "/_standin/ecr-blobs/"
+_blobs: dict[str, bytes] = {}  # digest -> the blob the stand-ins PUT
+
+
+class LayersNotFoundException(ServiceException):
+    code = "LayersNotFoundException"
+
+
+def _serve_blobs(call):
+    """moto's WSGI app, and PUT/GET of blobs under BLOB_PATH."""
+    def serve(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(BLOB_PATH):
+            return call(self, environ, start_response)
+        digest = path[len(BLOB_PATH):]
+        if environ["REQUEST_METHOD"] == "PUT":
+            _blobs[digest] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            start_response("201 Created", [("Content-Length", "0")])
+            return [b""]
+        if digest not in _blobs:
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return [b""]
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(len(_blobs[digest])))])
+        return [_blobs[digest]]
+    return serve
+
+
+def _get_download_url_for_layer(self) -> ActionResult:
+    name, digest = self._get_param("repositoryName"), self._get_param("layerDigest")
+    repository = self.ecr_backend._get_repository(name, self._get_param("registryId"))
+    # ECR: "You can only get URLs for image layers that are referenced in an image."
+    if digest not in _blobs or not any(digest in image.image_manifest for image in repository.images):
+        raise LayersNotFoundException(f"The layer {digest} does not exist in the repository {name}")
+    return ActionResult({"downloadUrl": f"http://{self.headers['Host']}{BLOB_PATH}{digest}", "layerDigest": digest})
+
+
 def install() -> None:
     cfn_models.Stack.parse_template = staticmethod(_stack_parse_template)
     cfn_models.ChangeSet._parse_template = _change_set_parse_template
@@ -616,6 +666,8 @@ def install() -> None:
     CloudFormationResponse.create_change_set = _create_change_set_even_without_changes
     LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
     LambdaFunction.invoke = _invoke_in_emulator
+    ECRResponse.get_download_url_for_layer = _get_download_url_for_layer
+    DomainDispatcherApplication.__call__ = _serve_blobs(DomainDispatcherApplication.__call__)
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
     # The ApiGatewayV2 models register themselves by subclassing

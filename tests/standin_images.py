@@ -14,7 +14,7 @@ FROM lines of the project's own Dockerfile (tags are never hard-coded here):
 - rust: the same root file system with this machine's Rust toolchain, cargo
   vendored from the project's Cargo.lock, and zig/cargo-zigbuild preinstalled;
   for the targets that toolchain lacks and Debian's builds here
-  (tests/rust_targets.py), Debian's toolchain with the std sources too, and a
+  (tests/support/rust_targets.py), Debian's toolchain with the std sources too, and a
   `rustup` whose `target add` switches to it (recorded in /rustup-asked);
 - koalaman/shellcheck-alpine: the same root file system with this machine's
   ShellCheck binary;
@@ -54,7 +54,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import rust_targets
+from matrix import ARCHITECTURES, rust_target
+from support import rust_targets
 
 HERE = Path(__file__).resolve()
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "images"
@@ -524,9 +525,9 @@ def debian_rust() -> dict:
     build environment), and that toolchain's package version: what the Rust
     stand-in adds to rustup's toolchain."""
     targets = {}
-    for arch in CPU_NAMES:
+    for arch in ARCHITECTURES:
         for libc in ("gnu", "musl"):
-            target = rust_targets.triple(arch, libc)
+            target = rust_target(arch, libc)
             env = rust_targets.build_env(target)
             if env and not rust_targets.problem(target):
                 targets[target] = {k: v for k, v in env.items() if k != "RUSTUP_TOOLCHAIN"}
@@ -536,7 +537,6 @@ def debian_rust() -> dict:
     return {"version": version, "targets": targets}
 
 
-CPU_NAMES = ("x86_64", "arm64")
 DEBIAN_SECURITY_MIRROR = os.environ.get("DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
 
 
@@ -560,7 +560,7 @@ def rust(tag: str, context: Path, arch: str, project: Path) -> str:
         packages = " " + " ".join(f"{p}={debian['version']}" for p in ("rustc-web", "cargo-web", "rust-web-src"))
         exports = {k: v for env in debian["targets"].values() for k, v in env.items()}
         (context / "debian-cargo").write_text(
-            "#!/bin/sh\n# Debian's cargo, building the standard library from source (tests/rust_targets.py).\n"
+            "#!/bin/sh\n# Debian's cargo, building the standard library from source (tests/support/rust_targets.py).\n"
             + "".join(f"export {k}='{v}'\n" for k, v in sorted(exports.items()))
             + 'exec /usr/bin/cargo "$@"\n')
         switch = "\n".join(f'    {target}) "$real" default debian ;;' for target in sorted(debian["targets"])) + "\n"
@@ -612,7 +612,8 @@ RUN chmod 0755 /usr/local/rustup/toolchains/debian/bin/cargo \\
 RUN echo "deb {DEBIAN_MIRROR} bookworm main" >/etc/apt/sources.list \\
     && echo "deb {DEBIAN_SECURITY_MIRROR} bookworm-security main" >>/etc/apt/sources.list \\
     && apt-get update -qq \\
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip gcc libc6-dev{packages} \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
+        python3-pip gcc libc6-dev{packages} \\
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \\
     && : >/etc/apt/sources.list
 COPY wheels /tmp/wheels

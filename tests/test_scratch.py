@@ -12,9 +12,9 @@ import tomllib
 import pytest
 import yaml
 
-import rust_targets
-from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, RIE_TOOL, ROOT, assert_cases, emulator,
-                      images, mise_env, one_per, params, run)
+from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, QEMU, RIE_TOOL, ROOT, assert_cases, emulator,
+                      images, mise_env, one_per, params, run, rust_target)
+from support import rust_targets
 
 ONE_SCRATCH_PER_LANGUAGE_ARCH = [c for c in images() if c["base_image"] == "scratch"]
 
@@ -38,7 +38,7 @@ def test_custom_cannot_choose_scratch():
 
 
 def musl_target(architecture: str) -> str:
-    return rust_targets.triple(architecture, "musl")
+    return rust_target(architecture, "musl")
 
 
 # Every trigger: each has its own handler and dependencies.
@@ -62,7 +62,7 @@ def test_rust_scratch_bootstrap_is_static_and_answers(render, answers):
     assert "interpreter" not in file_out and "dynamically linked" not in file_out, file_out
     command = ["build/bootstrap-musl"]
     if answers["architecture"] != HOST_ARCH:
-        command = [shutil.which("qemu-aarch64-static"), *command]
+        command = [shutil.which(QEMU[answers["architecture"]]), *command]
     with emulator(command, project) as port:
         assert_cases(port, project / "events")
 

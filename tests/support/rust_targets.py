@@ -1,7 +1,7 @@
 """Which Rust targets this machine can build the generated projects for, and
 the environment that builds each: one module for tests/test_rust.py,
-tests/test_scratch.py, tests/test_images.py, tests/standin_images.py and
-script/bench.
+tests/test_scratch.py, tests/support/images.py, tests/standin_images.py and
+script/bench (the targets' names: tests/matrix.py's rust_target).
 
 The active toolchain (rustup's) builds the targets whose standard library it
 has. For the others (rustup cannot download them here: static.rust-lang.org
@@ -32,17 +32,11 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Debian's toolchain: /usr is its sysroot, with the std sources under it.
 DEBIAN_SYSROOT = Path("/usr")
 DEBIAN_SRC = DEBIAN_SYSROOT / "lib/rustlib/src/rust/library"
 DEBIAN_PACKAGES = "rustc-web, cargo-web and rust-web-src (Debian bookworm-security; script/bootstrap installs them)"
-CPU = {"x86_64": "x86_64", "arm64": "aarch64"}
-
-
-def triple(architecture: str, libc: str) -> str:
-    """The Rust target for a Lambda architecture and a C library (gnu, musl)."""
-    return f"{CPU[architecture]}-unknown-linux-{libc}"
 
 
 def env_name(target: str) -> str:
