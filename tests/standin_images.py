@@ -54,7 +54,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from matrix import ARCHITECTURES, rust_target
+from matrix import ARCHITECTURES, PLATFORM, rust_target
 from support import rust_targets
 
 HERE = Path(__file__).resolve()
@@ -563,19 +563,26 @@ def rust(tag: str, context: Path, arch: str, project: Path) -> str:
             "#!/bin/sh\n# Debian's cargo, building the standard library from source (tests/support/rust_targets.py).\n"
             + "".join(f"export {k}='{v}'\n" for k, v in sorted(exports.items()))
             + 'exec /usr/bin/cargo "$@"\n')
-        switch = "\n".join(f'    {target}) "$real" default debian ;;' for target in sorted(debian["targets"])) + "\n"
+        switch = "\n".join(f'    {target}) asked "$target" debian; "$real" default debian ;;'
+                           for target in sorted(debian["targets"])) + "\n"
     (context / "rustup").write_text(f"""#!/bin/sh
 # Stand-in rustup (tests/standin_images.py): `target add` of a target this
 # machine builds with Debian's toolchain switches to it; all else is rustup's.
+# Each target asked for is recorded in /rustup-asked with what was done
+# (installed: the toolchain has it; debian; rustup: passed on), which
+# rustup_asked reads back.
 set -eu
 real=/usr/local/rustup/real/rustup
+asked() {{ echo "target add $1: $2" >>/rustup-asked; }}
 if [ "${{1:-}}" = target ] && [ "${{2:-}}" = add ]; then
   shift 2
   for target; do
-    echo "target add $target" >>/rustup-asked
-    [ -d "/usr/local/rustup/toolchains/$RUST_VERSION/lib/rustlib/$target/lib" ] && continue
+    if [ -d "/usr/local/rustup/toolchains/$RUST_VERSION/lib/rustlib/$target/lib" ]; then
+      asked "$target" installed
+      continue
+    fi
     case $target in
-{switch}    *) exec "$real" target add "$target" ;;
+{switch}    *) asked "$target" rustup; "$real" target add "$target" ;;
     esac
   done
   exit 0
@@ -690,14 +697,38 @@ def base_images_for(project: Path, architecture: str):
         os.close(fd)  # drops the lock
 
 
-def build_with_mise(project: Path, architecture: str, tag: str, env: dict) -> None:
+def build_with_mise(project: Path, architecture: str, tag: str, env: dict) -> list[str]:
     """The generated `mise run build --tag TAG` (env: engine_env plus mise's
-    offline settings), on stand-in base images when the engine is Podman."""
+    offline settings), on stand-in base images when the engine is Podman.
+
+    Returns what the Rust stand-in's rustup was asked (rustup_asked), [] for
+    the other images and for Docker's real rust image."""
     if env.get("CONTAINER_ENGINE") != "podman":
         sh(["mise", "run", "build", "--tag", tag], cwd=project, env=env)
-        return
+        return []
     with base_images_for(project, architecture):
         sh(["mise", "run", "build", "--tag", tag], cwd=project, env=env)
+        if not (project / "Cargo.toml").is_file():
+            return []
+        # Under the same lock: the stand-ins, hence the layer cache, unchanged.
+        return rustup_asked(project, architecture, env)
+
+
+def rustup_asked(project: Path, architecture: str, env: dict) -> list[str]:
+    """The Rust stand-in's /rustup-asked after the project's build: its build
+    stage built again to an image (`--target build`; every layer is in the
+    cache from the build just made, so nothing compiles again), the file
+    copied out of a container created from it and never started."""
+    with tempfile.TemporaryDirectory() as tmp:
+        iid = Path(tmp) / "iid"
+        sh(["podman", "build", "--layers", "--platform", PLATFORM[architecture], "--target", "build",
+            "--iidfile", str(iid), "."], cwd=project, env=env)
+        container = sh(["podman", "create", iid.read_text().strip()], env=env).strip()
+        try:
+            sh(["podman", "cp", f"{container}:/rustup-asked", tmp], env=env)
+        finally:
+            sh(["podman", "rm", container], env=env)
+        return (Path(tmp) / "rustup-asked").read_text().splitlines()
 
 
 def remove_image(tag: str, env: dict) -> None:
