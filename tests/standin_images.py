@@ -723,7 +723,7 @@ def rustup_asked(project: Path, architecture: str, env: dict) -> list[str]:
         iid = Path(tmp) / "iid"
         sh(["podman", "build", "--layers", "--platform", PLATFORM[architecture], "--target", "build",
             "--iidfile", str(iid), "."], cwd=project, env=env)
-        container = sh(["podman", "create", iid.read_text().strip()], env=env).strip()
+        container = sh(["podman", "create", iid.read_text().strip(), "true"], env=env).strip()  # (the stage has no CMD)
         try:
             sh(["podman", "cp", f"{container}:/rustup-asked", tmp], env=env)
         finally:
