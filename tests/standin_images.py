@@ -13,6 +13,9 @@ FROM lines of the project's own Dockerfile (tags are never hard-coded here):
   project's go.sum needs, so the build stage needs no network;
 - rust: the same root file system with this machine's Rust toolchain, cargo
   vendored from the project's Cargo.lock, and zig/cargo-zigbuild preinstalled;
+  for the targets that toolchain lacks and Debian's builds here
+  (tests/support/rust_targets.py), Debian's toolchain with the std sources too, and a
+  `rustup` whose `target add` switches to it (recorded in /rustup-asked);
 - koalaman/shellcheck-alpine: the same root file system with this machine's
   ShellCheck binary;
 - public.ecr.aws/lambda/provided: a Debian root file system of the image's own
@@ -50,6 +53,9 @@ import tarfile
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from matrix import ARCHITECTURES, PLATFORM, rust_target
+from support import rust_targets
 
 HERE = Path(__file__).resolve()
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "images"
@@ -373,7 +379,8 @@ def build(tag: str, containerfile: str, context: Path, arch: str) -> str:
 def standin_tag(kind: str, arch: str, project: Path) -> str:
     """The stand-in's name: its kind, recipe, inputs and CPU."""
     inputs = {"golang": lambda: go_version() + (project / "go.sum").read_text(),
-              "rust": lambda: sh(["rustc", "--version"]) + (project / "Cargo.lock").read_text(),
+              "rust": lambda: sh(["rustc", "--version"]) + (project / "Cargo.lock").read_text()
+              + json.dumps(debian_rust()),
               "shellcheck": lambda: "",
               "provided": lambda: ""}[kind]()
     key = hashlib.sha256(inputs.encode()).hexdigest()[:8]
@@ -513,6 +520,26 @@ def dockerfile_args(project: Path) -> dict:
     return dict(re.findall(r"^ARG (\w+)=(\S+)", (project / "Dockerfile").read_text(), re.M))
 
 
+def debian_rust() -> dict:
+    """The targets this machine builds with Debian's toolchain (target ->
+    build environment), and that toolchain's package version: what the Rust
+    stand-in adds to rustup's toolchain."""
+    targets = {}
+    for arch in ARCHITECTURES:
+        for libc in ("gnu", "musl"):
+            target = rust_target(arch, libc)
+            env = rust_targets.build_env(target)
+            if env and not rust_targets.problem(target):
+                targets[target] = {k: v for k, v in env.items() if k != "RUSTUP_TOOLCHAIN"}
+    if not targets:
+        return {}
+    version = sh(["dpkg-query", "-W", "-f", "${Version}", "rustc-web"]).strip()
+    return {"version": version, "targets": targets}
+
+
+DEBIAN_SECURITY_MIRROR = os.environ.get("DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
+
+
 def rust(tag: str, context: Path, arch: str, project: Path) -> str:
     # This machine's toolchain (without its 800 MB of documentation), as
     # rustup lays it out in the official image.
@@ -520,10 +547,54 @@ def rust(tag: str, context: Path, arch: str, project: Path) -> str:
     toolchain = sysroot.name
     shutil.copytree(sysroot, context / "toolchain", symlinks=True,
                     ignore=lambda d, names: ["doc"] if Path(d) == sysroot / "share" else [])
-    shutil.copy2(host_binary("rustup"), context / "rustup")
-    # The crates, vendored from the project's Cargo.lock: no registry needed.
-    sh(["cargo", "vendor", "--locked", "--versioned-dirs", str(context / "vendor")], cwd=project,
-       env={"CARGO_TARGET_DIR": str(context / "unused-target")})
+    (context / "rustup-real").mkdir()
+    shutil.copy2(host_binary("rustup"), context / "rustup-real" / "rustup")
+    # The targets rustup cannot download here, built by Debian's toolchain
+    # (the same packages as this machine's, from Debian): a custom toolchain
+    # "debian" whose cargo builds the standard library from source, and a
+    # stand-in rustup whose `target add` of such a target makes it the default
+    # and records what it was asked. Any other target goes to rustup itself.
+    debian = debian_rust()
+    packages, switch = "", ""
+    if debian:
+        packages = " " + " ".join(f"{p}={debian['version']}" for p in ("rustc-web", "cargo-web", "rust-web-src"))
+        exports = {k: v for env in debian["targets"].values() for k, v in env.items()}
+        (context / "debian-cargo").write_text(
+            "#!/bin/sh\n# Debian's cargo, building the standard library from source (tests/support/rust_targets.py).\n"
+            + "".join(f"export {k}='{v}'\n" for k, v in sorted(exports.items()))
+            + 'exec /usr/bin/cargo "$@"\n')
+        switch = "\n".join(f'    {target}) asked "$target" debian; "$real" default debian ;;'
+                           for target in sorted(debian["targets"])) + "\n"
+    (context / "rustup").write_text(f"""#!/bin/sh
+# Stand-in rustup (tests/standin_images.py): `target add` of a target this
+# machine builds with Debian's toolchain switches to it; all else is rustup's.
+# Each target asked for is recorded in /rustup-asked with what was done
+# (installed: the toolchain has it; debian; rustup: passed on), which
+# rustup_asked reads back.
+set -eu
+real=/usr/local/rustup/real/rustup
+asked() {{ echo "target add $1: $2" >>/rustup-asked; }}
+if [ "${{1:-}}" = target ] && [ "${{2:-}}" = add ]; then
+  shift 2
+  for target; do
+    if [ -d "/usr/local/rustup/toolchains/$RUST_VERSION/lib/rustlib/$target/lib" ]; then
+      asked "$target" installed
+      continue
+    fi
+    case $target in
+{switch}    *) asked "$target" rustup; "$real" target add "$target" ;;
+    esac
+  done
+  exit 0
+fi
+exec "$real" "$@"
+""")
+    # The crates, vendored from the project's Cargo.lock: no registry needed;
+    # with Debian's toolchain, from its std sources' Cargo.lock too (build-std).
+    std = [] if not debian else ["--sync", str(rust_targets.DEBIAN_SRC / "Cargo.toml")]
+    sh(["cargo", "vendor", "--locked", "--versioned-dirs", *std, str(context / "vendor")], cwd=project,
+       env={"CARGO_TARGET_DIR": str(context / "unused-target"),
+            **({"RUSTUP_TOOLCHAIN": str(rust_targets.DEBIAN_SYSROOT), "RUSTC_BOOTSTRAP": "1"} if debian else {})})
     (context / "config.toml").write_text(
         '[source.crates-io]\nreplace-with = "vendored-sources"\n\n'
         '[source.vendored-sources]\ndirectory = "/usr/local/cargo/vendor"\n')
@@ -536,24 +607,33 @@ def rust(tag: str, context: Path, arch: str, project: Path) -> str:
         "-d", str(context / "wheels"), *wheels])
     proxies = " ".join(f"/usr/local/cargo/bin/{tool}" for tool in ("cargo", "rustc", "rustdoc", "cargo-clippy",
                                                                    "clippy-driver", "rustfmt", "cargo-fmt"))
+    debian_toolchain = """COPY debian-cargo /usr/local/rustup/toolchains/debian/bin/cargo
+RUN chmod 0755 /usr/local/rustup/toolchains/debian/bin/cargo \\
+    && ln -s /usr/bin/rustc /usr/local/rustup/toolchains/debian/bin/rustc \\
+    && ln -s /usr/bin/rustdoc /usr/local/rustup/toolchains/debian/bin/rustdoc \\
+    && ln -s /usr/lib /usr/local/rustup/toolchains/debian/lib
+""" if debian else ""
     return build(tag, f"""FROM {base(arch)}
 # python3-pip is what the Dockerfile's build stage installs; the root file
 # system has no package sources, so they are given for this step only.
 RUN echo "deb {DEBIAN_MIRROR} bookworm main" >/etc/apt/sources.list \\
+    && echo "deb {DEBIAN_SECURITY_MIRROR} bookworm-security main" >>/etc/apt/sources.list \\
     && apt-get update -qq \\
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip gcc libc6-dev \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
+        python3-pip gcc libc6-dev{packages} \\
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \\
     && : >/etc/apt/sources.list
 COPY wheels /tmp/wheels
 RUN pip3 install --quiet --no-index --find-links /tmp/wheels --break-system-packages {" ".join(wheels)} \\
     && rm -rf /tmp/wheels
 COPY toolchain /usr/local/rustup/toolchains/{toolchain}
-COPY rustup /usr/local/cargo/bin/rustup
+COPY rustup-real /usr/local/rustup/real
+COPY --chmod=0755 rustup /usr/local/cargo/bin/rustup
 COPY vendor /usr/local/cargo/vendor
 COPY config.toml /usr/local/cargo/config.toml
-RUN printf 'version = "12"\\ndefault_toolchain = "{toolchain}"\\nprofile = "minimal"\\n' \\
+{debian_toolchain}RUN printf 'version = "12"\\ndefault_toolchain = "{toolchain}"\\nprofile = "minimal"\\n' \\
         >/usr/local/rustup/settings.toml \\
-    && for proxy in {proxies}; do ln -s rustup "$proxy"; done
+    && for proxy in {proxies}; do ln -s ../../rustup/real/rustup "$proxy"; done
 ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo RUST_VERSION={toolchain} \\
     PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 """, context, arch)
@@ -617,14 +697,38 @@ def base_images_for(project: Path, architecture: str):
         os.close(fd)  # drops the lock
 
 
-def build_with_mise(project: Path, architecture: str, tag: str, env: dict) -> None:
+def build_with_mise(project: Path, architecture: str, tag: str, env: dict) -> list[str]:
     """The generated `mise run build --tag TAG` (env: engine_env plus mise's
-    offline settings), on stand-in base images when the engine is Podman."""
+    offline settings), on stand-in base images when the engine is Podman.
+
+    Returns what the Rust stand-in's rustup was asked (rustup_asked), [] for
+    the other images and for Docker's real rust image."""
     if env.get("CONTAINER_ENGINE") != "podman":
         sh(["mise", "run", "build", "--tag", tag], cwd=project, env=env)
-        return
+        return []
     with base_images_for(project, architecture):
         sh(["mise", "run", "build", "--tag", tag], cwd=project, env=env)
+        if not (project / "Cargo.toml").is_file():
+            return []
+        # Under the same lock: the stand-ins, hence the layer cache, unchanged.
+        return rustup_asked(project, architecture, env)
+
+
+def rustup_asked(project: Path, architecture: str, env: dict) -> list[str]:
+    """The Rust stand-in's /rustup-asked after the project's build: its build
+    stage built again to an image (`--target build`; every layer is in the
+    cache from the build just made, so nothing compiles again), the file
+    copied out of a container created from it and never started."""
+    with tempfile.TemporaryDirectory() as tmp:
+        iid = Path(tmp) / "iid"
+        sh(["podman", "build", "--layers", "--platform", PLATFORM[architecture], "--target", "build",
+            "--iidfile", str(iid), "."], cwd=project, env=env)
+        container = sh(["podman", "create", iid.read_text().strip(), "true"], env=env).strip()  # (the stage has no CMD)
+        try:
+            sh(["podman", "cp", f"{container}:/rustup-asked", tmp], env=env)
+        finally:
+            sh(["podman", "rm", container], env=env)
+        return (Path(tmp) / "rustup-asked").read_text().splitlines()
 
 
 def remove_image(tag: str, env: dict) -> None:

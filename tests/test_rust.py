@@ -1,7 +1,8 @@
 """Rust projects pass rustfmt, clippy and their own tests, build their bootstrap
 with scripts/build-bootstrap, and answer the shared cases under the Runtime
-Interface Emulator: the host's architecture always, the other one wherever its
-Rust target (and the tools to link and run it) are installed.
+Interface Emulator: the host's architecture with the active toolchain, the
+other one wherever a toolchain here builds it (tests/support/rust_targets.py: rustup's
+target, or Debian's toolchain building the standard library from source).
 
 Every Rust project builds into one cargo target folder (CARGO_TARGET_DIR), so
 the dependencies compile once per profile, target and trigger (each trigger's
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import urllib.error
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import pytest
 
 from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, GOARCH, HOST_ARCH, QEMU, assert_cases, assert_near_deadline_cases,
                       bootstrap_builder, code_combinations, elf_machine, emulator, invoke, params, run, rust_target)
+from support import rust_targets
 
 RUST_PAIRS = [c for c in code_combinations() if c["language"] == "rust"]
 RUST_TRIGGERS = [c for c in RUST_PAIRS if c["architecture"] == HOST_ARCH]
@@ -37,27 +38,11 @@ CROSS_SYSROOT = {"x86_64": Path("/usr/x86_64-linux-gnu"), "arm64": Path("/usr/aa
 ENV = {"CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}
 
 
-def installed_targets() -> set[str]:
-    if shutil.which("rustup"):
-        out = subprocess.run(["rustup", "target", "list", "--installed"],
-                             capture_output=True, text=True, check=True).stdout
-        return set(out.split())
-    # A toolchain without rustup has its host's standard library only.
-    host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
-    return set(re.findall(r"^host: (\S+)$", host, re.M))
-
-
 def cross_build_problem(arch: str) -> str:
     """Why the bootstrap for `arch` cannot be built here ("" when it can)."""
     if arch == HOST_ARCH:
         return ""
-    triple = TRIPLE[arch]
-    if triple not in installed_targets():
-        return (f"the {triple} Rust target is not installed here "
-                "(rustup target add needs static.rust-lang.org)")
-    if not shutil.which("cargo-zigbuild"):
-        return f"cargo-zigbuild is not installed here, so nothing can link for {triple}"
-    return ""
+    return rust_targets.problem(TRIPLE[arch])
 
 
 def glibc_versions(binary: Path) -> list[tuple[int, ...]]:
@@ -80,7 +65,7 @@ def rust_project(render):
             pytest.skip(problem)
         if arch == HOST_ARCH:
             return ENV
-        return {**ENV, "CARGO_BUILD_TARGET": f"{TRIPLE[arch]}.2.34"}
+        return {**ENV, **rust_targets.build_env(TRIPLE[arch]), "CARGO_BUILD_TARGET": f"{TRIPLE[arch]}.2.34"}
 
     return bootstrap_builder(render, env_for)
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tomllib
 
 import pytest
 import yaml
 
-from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, RIE_TOOL, ROOT, assert_cases, emulator,
+from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, QEMU, RIE_TOOL, ROOT, assert_cases, emulator,
                       images, mise_env, one_per, params, run, rust_target)
+from support import rust_targets
 
 ONE_SCRATCH_PER_LANGUAGE_ARCH = [c for c in images() if c["base_image"] == "scratch"]
 
@@ -49,18 +49,20 @@ RUST_SCRATCH = [c for c in one_per("language", "trigger", "architecture", "base_
 @pytest.mark.parametrize("answers", params(RUST_SCRATCH))
 def test_rust_scratch_bootstrap_is_static_and_answers(render, answers):
     target = musl_target(answers["architecture"])
-    installed = subprocess.run(["rustup", "target", "list", "--installed"], capture_output=True, text=True).stdout
-    if target not in installed.split():
-        pytest.skip(f"the {target} Rust target is not installed here "
-                    "(rustup target add needs static.rust-lang.org, which does not answer)")
+    problem = rust_targets.problem(target)
+    if problem:
+        pytest.skip(problem)
     project = render(answers).path
     run(["scripts/build-bootstrap", "build/bootstrap-musl"], project,
-        env={"CARGO_BUILD_TARGET": target, "CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}, timeout=1800)
+        env={**rust_targets.build_env(target), "CARGO_BUILD_TARGET": target,
+             "CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}, timeout=1800)
     file_out = run(["file", "build/bootstrap-musl"], project).stdout
     assert "statically linked" in file_out or "static-pie" in file_out, file_out
+    # Static: no program interpreter to load shared libraries with.
+    assert "interpreter" not in file_out and "dynamically linked" not in file_out, file_out
     command = ["build/bootstrap-musl"]
     if answers["architecture"] != HOST_ARCH:
-        command = [shutil.which("qemu-aarch64-static"), *command]
+        command = [shutil.which(QEMU[answers["architecture"]]), *command]
     with emulator(command, project) as port:
         assert_cases(port, project / "events")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import standin_images
 from conftest import GOARCH, QEMU, rust_target
+from support import rust_targets
 
 # The container engine the image tests use: Docker where `docker info`
 # answers, else Podman (tests/standin_images.py).
@@ -14,18 +14,13 @@ ENGINE = standin_images.engine()
 
 
 def rust_target_missing(answers: dict) -> str:
-    """The Rust target this image's build stage needs and cannot download
-    here, or "" (the stand-in build stage has this machine's targets)."""
-    if answers["language"] != "rust":
+    """Why this image's build stage cannot build its Rust target here, or ""
+    (the stand-in build stage builds what support/rust_targets.py finds
+    buildable on this machine; Docker's rust image downloads any target)."""
+    if answers["language"] != "rust" or ENGINE == "docker":
         return ""
-    target = rust_target(answers["architecture"], "musl" if answers["base_image"] == "scratch" else "gnu")
-    if ENGINE == "docker":
-        return ""
-    installed = subprocess.run(["rustup", "target", "list", "--installed"], capture_output=True, text=True).stdout
-    if target in installed.split():
-        return ""
-    return (f"the {target} Rust target is not installed here, and the build stage's "
-            "`rustup target add` needs static.rust-lang.org, which does not answer")
+    return rust_targets.problem(rust_target(answers["architecture"],
+                                            "musl" if answers["base_image"] == "scratch" else "gnu"))
 
 
 def emulation_missing(answers: dict) -> str:
