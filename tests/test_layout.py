@@ -25,12 +25,14 @@ from conftest import ROOT, choice_values, event_kind
 
 # At most this many files outside a tool's own places name the tool.
 TOOL_LIMIT = 3
-# The goal for the triggers is the same 3 shared files (issue 24); until the
-# remaining per-trigger branches (CDK config.ts and cdk.json, Terraform's lambda.tf,
-# variables.tf and tftest, README, ci.yml, Cargo files...) move into fragments, this
-# is a ratchet: the count as it is, which may only go down.
+# The goal for the triggers is the same 3 shared files (issue 24). Each trigger's
+# parts live in includes/triggers/<trigger>/ and each event kind's in
+# includes/events/<event_kind>/; until the last per-trigger branches (README,
+# deploy-policy.json's role and log-group lists, invoke's event shapes, serve's
+# gateway in tools/local-lambda) move there, this is a ratchet: the count as it
+# is, which may only go down.
 TRIGGER_GOAL = 3
-TRIGGER_LIMIT = 15
+TRIGGER_LIMIT = 5
 
 
 def template_files() -> list[Path]:
