@@ -100,7 +100,8 @@ def test_the_places_are_recognised():
     assert owns("iac", "sam", sam_template) and not owns("iac", "cdk", sam_template)
     assert owns("iac", "sam", ROOT / "includes" / "iac" / "sam" / "deploy.sh.jinja")
     assert owns("trigger", "sqs", ROOT / "includes" / "iac" / "sam" / "triggers" / "sqs.yaml.jinja")
-    assert owns("trigger", "sqs", ROOT / "includes" / "triggers" / "sqs" / "iam" / "deploy-policy-statements.json.jinja")
+    fragments = ROOT / "includes" / "triggers" / "sqs"
+    assert owns("trigger", "sqs", fragments / "iam" / "deploy-policy-statements.json.jinja")
     assert owns("trigger", "sqs", ROOT / "includes" / "events" / "sqs" / "invoke" / "usage.jinja")
     handlers = ROOT / "template" / "{% if language == 'go' %}internal{% endif %}" / "handler"
     assert owns("trigger", "sqs", handlers / "{% if event_kind == 'sqs' %}handler.go{% endif %}")
