@@ -13,6 +13,11 @@ deploys.
 
 What moto cannot store is checked on the tool's own template instead, and says
 so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings).
+`mise run diff` is checked twice per deploy: right after a deploy (nothing to
+change), and after `copier update -d memory_size=256` (it names the memory,
+and the deployed function keeps the old value). SAM's change set goes through
+moto_cfn, which records the change-set calls: created, described, deleted,
+never executed.
 `invoke:remote` goes as far as moto answers:
 - http-api: moto serves no execute-api endpoint, so the test checks that the
   task called the deployed API's URL;
@@ -51,6 +56,7 @@ from conftest import (COPIER, GIT_IDENTITY, ROOT, assert_case, aws, aws_env, cas
                       pick, reserve, rie_path, run, wait_for_port)
 from support.choices import TRIGGERS, output_name, trigger_outputs
 from support.iac import CfnLoader, terraform_config
+from support.releases import first_release
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
 ACCOUNT = "123456789012"  # moto's account
@@ -121,6 +127,13 @@ class Project:
                     if output_name(iac, cfn) in out}
         (stack,) = self.aws("cloudformation", "describe-stacks", "--stack-name", "hello-fn")["Stacks"]
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+@pytest.fixture(scope="module")
+def template_release(tmp_path_factory) -> Path:
+    """A throwaway template repository holding this working tree's template as
+    v1.0.0, for `copier update` (never a tag of this repository)."""
+    return first_release(tmp_path_factory.mktemp("release"))
 
 
 @pytest.fixture
@@ -431,6 +444,90 @@ def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
                                          "log_group": "${aws_cloudwatch_log_group.lambda.name}"}]
 
 
+# --- mise run diff: each tool's own preview -----------------------------------
+
+# What each tool says when the deployment matches.
+NO_CHANGES = {"sam": "No changes to deploy", "cdk": "There were no differences",
+              "terraform": "No changes. Your infrastructure matches the configuration."}
+
+
+def change_set_calls(p: Project) -> list[dict]:
+    """The change-set calls moto_cfn has recorded so far."""
+    with urllib.request.urlopen(f"{p.env['AWS_ENDPOINT_URL']}/_standin/change-set-calls") as answer:
+        return json.loads(answer.read())
+
+
+def assert_previewed_by_a_change_set(made: list[dict], described: bool) -> None:
+    """One change set (sam's), created, described (sam's waiter and table;
+    with property values when it holds changes), deleted, never executed."""
+    (name,) = {c["change_set"] for c in made}
+    assert name.startswith("samcli-deploy"), made
+    actions = [c["action"] for c in made]
+    assert (actions[0], actions[-1]) == ("CreateChangeSet", "DeleteChangeSet"), made
+    assert set(actions[1:-1]) == {"DescribeChangeSet"}, made
+    assert any(c.get("include_property_values") for c in made) == described, made
+
+
+def planned(output: str) -> set[str]:
+    """What a Terraform plan (or apply) says it will do, one entry per resource."""
+    return set(re.findall(r"# (\S+) will be (created|updated in-place|destroyed|replaced)", output)) | set(
+        re.findall(r"# (\S+) must be (replaced)", output))
+
+
+def assert_diff_says_no_changes(p: Project, iac: str, deployed: str) -> None:
+    """`diff` right after a deploy (whose output is `deployed`)."""
+    calls = len(change_set_calls(p))
+    diff = p.mise("diff")
+    output = diff.stdout + diff.stderr
+    if iac == "terraform":
+        # moto returns some settings otherwise than Terraform gave them (see
+        # the second deploy's in-place updates above), so its plan is never
+        # empty here: it plans what every deploy redoes, and nothing else.
+        assert planned(output) and planned(output) <= planned(deployed), (output, deployed)
+        assert re.search(r"Plan: \d+ to add, \d+ to change, 0 to destroy\.", output), output
+        assert "memory_size" not in output, output
+    else:
+        assert NO_CHANGES[iac] in output, output
+    if iac == "sam":
+        # sam's change set, empty (FAILED), deleted, never executed.
+        assert_previewed_by_a_change_set(change_set_calls(p)[calls:], described=False)
+    assert p.git_status() == ""
+
+
+def assert_diff_previews_a_memory_update(p: Project, iac: str, release: Path) -> None:
+    """`copier update -d memory_size=256`, as a user would after generating
+    the project from a release; `diff` names the memory's change, and the
+    deployed function keeps its memory."""
+    answers_file = p.path / ".copier-answers.yml"
+    recorded = yaml.safe_load(answers_file.read_text())
+    # The project as generated from the release (the same template as the render).
+    recorded.update(_src_path=str(release), _commit="v1.0.0")
+    answers_file.write_text("# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
+                            + yaml.safe_dump(recorded, sort_keys=True))
+    run(["git", "commit", "-q", "-am", "Generated from v1.0.0"], p.path, env=p.env)
+    run(["copier", "update", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", "memory_size=256"],
+        p.path, env=p.env)
+    assert p.answers()["memory_size"] == 256
+    run(["git", "commit", "-q", "-am", "memory_size 256"], p.path, env=p.env)
+
+    calls = len(change_set_calls(p))
+    diff = p.mise("diff")
+    output = diff.stdout + diff.stderr
+    old = DEFAULT["memory_size"]
+    if iac == "terraform":
+        assert re.search(rf"~ memory_size\s+= {old} -> 256", output), output
+        assert re.search(r"Plan: 0 to add, \d+ to change, 0 to destroy\.", output), output
+    elif iac == "cdk":
+        assert re.search(rf"\[~\] MemorySize\s*\n.*\[-\] {old}\s*\n.*\[\+\] 256", output), output
+    else:
+        assert re.search(r"Modify\s+Function\s+AWS::Lambda::Function", output), output
+        assert f"MemorySize: {old} -> 256" in output, output
+        assert_previewed_by_a_change_set(change_set_calls(p)[calls:], described=True)
+    fn = p.aws("lambda", "get-function-configuration", "--function-name", "hello-fn")
+    assert fn["MemorySize"] == old, "diff deploys nothing"
+    assert p.git_status() == ""
+
+
 # --- invoke:remote, as far as this machine can serve it -----------------------
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -597,7 +694,8 @@ def invoke_remote(p: Project, answers: dict, tmp_path: Path, deployed: dict, sta
 # --- The test -----------------------------------------------------------------
 
 @pytest.mark.parametrize("answers", params(DEPLOYS, group="deploy"))
-def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_path, function_emulator):
+def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_path, function_emulator,
+                                                          template_release):
     iac = answers["iac"]
     p = project(answers)
     p.mise("publish")
@@ -649,6 +747,7 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
         assert "(no changes)" in output, output
     for tree in {p, again}:
         assert tree.git_status() == "", "deploy leaves the tree clean (so the next publish reuses the image)"
+    assert_diff_says_no_changes(p, iac, output)
 
     if iac == "terraform":
         # The state bucket: versioned, encrypted, private; made once.
@@ -668,6 +767,8 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
 
     invoke_remote(p, answers, tmp_path, deployed, function_emulator)
     assert p.git_status() == ""
+
+    assert_diff_previews_a_memory_update(p, iac, template_release)
 
     p.mise("destroy")
     assert_only_the_repository_is_left(p, answers)
