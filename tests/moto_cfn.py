@@ -65,6 +65,13 @@ This module fills those gaps, and nothing else:
   function is sent to it (a stand-in for Lambda's execution only: moto
   records the call, the real handler answers it).
 
+- CloudWatch Logs' JSON filter patterns (`{ $.level = "WARN" || ... }`),
+  which moto's FilterLogEvents ignores (it returns every event): equality
+  terms joined by `||` are applied to each event's JSON message, any other
+  JSON pattern is refused; every JSON pattern asked is recorded, and GET
+  /_standin/log-filter-patterns answers the list (`mise run logs --level`'s
+  test checks it).
+
 - ECR's GetDownloadUrlForLayer, which moto lacks (it stores an image's
   manifest, never its blobs): the stand-ins that push (tests/standins/docker,
   tests/standins/podman-ecr) PUT each image's config blob to
@@ -707,6 +714,64 @@ def _serve_change_set_calls(call):
     return serve
 
 
+# --- CloudWatch Logs' JSON filter patterns -------------------------------------
+
+LOG_FILTER_PATTERNS_PATH = "/_standin/log-filter-patterns"
+_log_filter_patterns: list[str] = []
+
+
+class JsonFilterPattern:
+    """`{ $.key = "value" || $.key = "other" }`: an event matches when its
+    message is JSON and one of the terms holds."""
+
+    def __init__(self, pattern: str):
+        import re
+
+        body = pattern.strip()
+        self.terms = []
+        for term in body[1:-1].split("||"):
+            match = re.fullmatch(r'\s*\$\.([\w.]+)\s*=\s*"([^"]*)"\s*', term)
+            if not body.endswith("}") or not match:
+                raise ValueError(f"moto_cfn takes only equality terms joined by || in a JSON filter: {pattern}")
+            self.terms.append((match[1].split("."), match[2]))
+
+    def matches(self, message: str) -> bool:
+        try:
+            document = json.loads(message)
+        except ValueError:
+            return False
+        for path, value in self.terms:
+            node = document
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            if node == value:
+                return True
+        return False
+
+
+def _event_filter_with_json(init):
+    def __init__(self, pattern: str) -> None:
+        if pattern and pattern.strip().startswith("{"):
+            _log_filter_patterns.append(pattern)
+            self.filter_type = JsonFilterPattern(pattern)
+        else:
+            init(self, pattern)
+    return __init__
+
+
+def _serve_json(path: str, read):
+    """moto's WSGI app, and GET of path: read()'s answer as JSON."""
+    def wrap(call):
+        def serve(self, environ, start_response):
+            if environ.get("PATH_INFO", "") != path:
+                return call(self, environ, start_response)
+            body = json.dumps(read()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return serve
+    return wrap
+
+
 # --- ECR layer downloads --------------------------------------------------------
 
 BLOB_PATH = "/_standin/ecr-blobs/"
@@ -760,7 +825,11 @@ def install() -> None:
     LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
     LambdaFunction.invoke = _invoke_in_emulator
     ECRResponse.get_download_url_for_layer = _get_download_url_for_layer
-    DomainDispatcherApplication.__call__ = _serve_change_set_calls(_serve_blobs(DomainDispatcherApplication.__call__))
+    DomainDispatcherApplication.__call__ = _serve_json(LOG_FILTER_PATTERNS_PATH, lambda: _log_filter_patterns)(
+        _serve_change_set_calls(_serve_blobs(DomainDispatcherApplication.__call__)))
+    from moto.logs.utils import EventMessageFilter
+
+    EventMessageFilter.__init__ = _event_filter_with_json(EventMessageFilter.__init__)
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
     # The ApiGatewayV2 models register themselves by subclassing

@@ -12,7 +12,8 @@ Which deploys (DEPLOYS): every trigger once, and every IaC tool, in four
 deploys.
 
 What moto cannot store is checked on the tool's own template instead, and says
-so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings).
+so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings):
+JSON, the function's own log group, the answered application log level.
 `mise run diff` is checked twice per deploy: right after a deploy (nothing to
 change), and after `copier update -d memory_size=256` (it names the memory,
 and the deployed function keeps the old value). SAM's change set goes through
@@ -45,6 +46,7 @@ import signal
 import ssl
 import subprocess
 import threading
+import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +65,7 @@ ACCOUNT = "123456789012"  # moto's account
 ROUTES = sorted(yaml.safe_load(COPIER["http_routes"]["default"]))  # copier.yml's, which the IaC declares
 # The answers these projects take by default (copier.yml).
 DEFAULT = {q: COPIER[q]["default"] for q in ("memory_size", "timeout", "log_retention_days")}
+LOG_LEVEL = COPIER["log_level"]["default"]
 
 
 # Every trigger deployed once, and every IaC tool deploying one, in four
@@ -432,16 +435,22 @@ def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
         config = template["Resources"]["Function"]["Properties"]["LoggingConfig"]
         group = template["Resources"][config["LogGroup"]["Ref"]]["Properties"]["LogGroupName"]
         assert (config["LogFormat"], group) == ("JSON", "/aws/lambda/hello-fn")
+        assert (config["ApplicationLogLevel"], config["SystemLogLevel"]) == (LOG_LEVEL, "INFO")
     elif iac == "cdk":
         (synthesized,) = (p.path / "cdk" / "cdk.out").glob("*.template.json")
         resources = json.loads(synthesized.read_text())["Resources"]
         (fn,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
         group = resources[fn["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]["LogGroupName"]
         assert (fn["LoggingConfig"]["LogFormat"], group) == ("JSON", "/aws/lambda/hello-fn")
+        assert (fn["LoggingConfig"]["ApplicationLogLevel"], fn["LoggingConfig"]["SystemLogLevel"]) == (
+            LOG_LEVEL, "INFO")
     else:
         fn = terraform_config(p.path)["resource"]["aws_lambda_function"]["this"]
-        assert fn["logging_config"] == [{"log_format": "JSON",
-                                         "log_group": "${aws_cloudwatch_log_group.lambda.name}"}]
+        assert fn["logging_config"] == [{
+            "log_format": "JSON", "log_group": "${aws_cloudwatch_log_group.lambda.name}",
+            "application_log_level": "${var.log_level}",
+            "system_log_level": '${contains(["TRACE", "DEBUG"], var.log_level) ? "DEBUG" : "INFO"}'}]
+        assert terraform_config(p.path)["variable"]["log_level"]["default"] == LOG_LEVEL
 
 
 # --- mise run diff: each tool's own preview -----------------------------------
@@ -469,7 +478,9 @@ def assert_previewed_by_a_change_set(made: list[dict], described: bool) -> None:
 
 
 def planned(output: str) -> set[str]:
-    """What a Terraform plan (or apply) says it will do, one entry per resource."""
+    """What a Terraform plan (or apply) says it will do, one entry per resource
+    (colors, which deploy's terminal-less apply still prints, taken out)."""
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)
     return set(re.findall(r"# (\S+) will be (created|updated in-place|destroyed|replaced)", output)) | set(
         re.findall(r"# (\S+) must be (replaced)", output))
 
@@ -804,3 +815,42 @@ def test_invoke_remote_calls_a_public_function_url_unsigned(project, tmp_path):
     p.aws("cloudformation", "create-stack", "--stack-name", "hello-fn", "--template-body", json.dumps(template))
     request, _ = call_function_url(p, "sam", tmp_path)
     assert not {"authorization", "x-amz-date", "x-amz-security-token"} & {h.lower() for h in request["headers"]}
+
+
+def test_logs_level_keeps_that_level_and_above(project):
+    """`mise run logs --level warn --no-follow`: a CloudWatch Logs filter
+    pattern on the JSON lines' "level" (moto_cfn applies and records it)
+    keeps WARN, ERROR and FATAL; a level that is none is refused."""
+    p = project(DEPLOYS[0])
+    # AWS CLI v2's `logs tail` (v1, installed here, has none): a stand-in
+    # that records its arguments and reads through FilterLogEvents.
+    bin_dir = p.path.parent / "aws-v2"
+    bin_dir.mkdir()
+    (bin_dir / "aws").symlink_to(ROOT / "tests" / "standins" / "aws-v2")
+    p.env = {**p.env, "STANDIN_REAL_AWS": shutil.which("aws", path=p.env["PATH"]),
+             "PATH": f"{bin_dir}{os.pathsep}{p.env['PATH']}"}
+    group, stream = "/aws/lambda/hello-fn", "2026/12/05/[$LATEST]0123"
+    p.aws("logs", "create-log-group", "--log-group-name", group)
+    p.aws("logs", "create-log-stream", "--log-group-name", group, "--log-stream-name", stream)
+    levels = COPIER["log_level"]["choices"]
+    now = int(time.time() * 1000)
+    messages = [json.dumps({"level": level, "msg": f"line at {level}"}) for level in levels] + ["not JSON"]
+    p.aws("logs", "put-log-events", "--log-group-name", group, "--log-stream-name", stream, "--log-events",
+          json.dumps([{"timestamp": now + i, "message": m} for i, m in enumerate(messages)]))
+
+    out = p.mise("logs", "--level", "warn", "--no-follow").stdout
+    assert re.findall(r"line at (\w+)", out) == ["WARN", "ERROR", "FATAL"], out
+    with urllib.request.urlopen(f"{p.env['AWS_ENDPOINT_URL']}/_standin/log-filter-patterns") as answer:
+        assert json.loads(answer.read())[-1] == '{ $.level = "WARN" || $.level = "ERROR" || $.level = "FATAL" }'
+    # Without --level, every line; without --no-follow, it follows.
+    assert re.findall(r"line at (\w+)", p.mise("logs").stdout) == levels
+    tails = [json.loads(line)["argv"] for line in Path(p.env["STANDIN_LOG"]).read_text().splitlines()
+             if json.loads(line).get("tool") == "aws"]
+    assert tails[-2:] == [
+        ["logs", "tail", group, "--since", "10m", "--filter-pattern",
+         '{ $.level = "WARN" || $.level = "ERROR" || $.level = "FATAL" }'],
+        ["logs", "tail", group, "--since", "10m", "--follow"]], tails
+
+    refused = p.mise("logs", "--level", "LOUD", "--no-follow", check=False)
+    assert refused.returncode != 0
+    assert "--level LOUD: not a level; use TRACE, DEBUG, INFO, WARN, ERROR or FATAL" in refused.stderr

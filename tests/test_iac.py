@@ -156,6 +156,8 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "function_name": "hello-fn",
         "image": "digest",
         "log_format": "JSON",
+        # The answered level, and Lambda's own lines' (DEBUG when debugging).
+        "log_levels": (CUSTOM["log_level"], "DEBUG"),
         "throttling": {"burst": 100, "rate": 50},
         # Least privilege: its own log group, and X-Ray (which has no
         # resource-level permissions); no managed policies.
