@@ -45,6 +45,16 @@ This module fills those gaps, and nothing else:
 - executing a change set re-reads the stack's template and outputs;
 - CreateChangeSet leaves an unchanged stack to the backend, which marks the
   change set FAILED with CloudFormation's reason;
+- a change set's Modify changes name the properties that change (moto's
+  name only the resource), as CloudFormation's Details do: Target Name, and
+  with DescribeChangeSet's IncludePropertyValues the BeforeValue and
+  AfterValue (as strings); whether a change replaces the resource is left
+  out (moto cannot know it);
+- every CreateChangeSet, DescribeChangeSet, DeleteChangeSet and
+  ExecuteChangeSet is recorded (action, stack, change set name and, for
+  DescribeChangeSet, whether property values were asked), and GET
+  /_standin/change-set-calls answers the list: `mise run diff`'s tests check
+  that a preview's change set is described and deleted, never executed;
 - inline policy documents given as dicts are stored as JSON;
 - a log group's Arn attribute ends with ":*", as CloudFormation's does;
 - AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig, AWS::Scheduler::Schedule and
@@ -54,6 +64,13 @@ This module fills those gaps, and nothing else:
   Interface Emulator running the function's own code, Invoke of an Image
   function is sent to it (a stand-in for Lambda's execution only: moto
   records the call, the real handler answers it).
+
+- CloudWatch Logs' JSON filter patterns (`{ $.level = "WARN" || ... }`),
+  which moto's FilterLogEvents ignores (it returns every event): equality
+  terms joined by `||` are applied to each event's JSON message, any other
+  JSON pattern is refused; every JSON pattern asked is recorded, and GET
+  /_standin/log-filter-patterns answers the list (`mise run logs --level`'s
+  test checks it).
 
 - ECR's GetDownloadUrlForLayer, which moto lacks (it stores an image's
   manifest, never its blobs): the stand-ins that push (tests/standins/docker,
@@ -618,6 +635,143 @@ def _log_group_attribute_as_cloudformation(self, attribute_name: str) -> str:
     return f"{value}:*" if attribute_name == "Arn" and not value.endswith(":*") else value
 
 
+# --- Change sets: which properties change, and what was asked ----------------
+
+# Every change-set call, in order (GET /_standin/change-set-calls reads it).
+CHANGE_SET_CALLS_PATH = "/_standin/change-set-calls"
+_change_set_calls: list[dict] = []
+
+
+def _record_change_set_call(response: CloudFormationResponse, action: str, **extra: Any) -> None:
+    name = response._get_param("ChangeSetName") or ""
+    _change_set_calls.append({"action": action, "stack": response._get_param("StackName"),
+                              # by name, also where an ARN was given
+                              "change_set": name.split("/")[-2] if name.startswith("arn:") else name, **extra})
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+_change_set_diff = cfn_models.ChangeSet.diff
+
+
+def _diff_with_details(self) -> list:
+    """moto's changes, each Modify with a Detail per changed property."""
+    changes = _change_set_diff(self)
+    old = self.stack.resource_map._resource_json_map
+    new = self.template_dict.get("Resources", {})
+    for change in changes:
+        change.property_changes = []
+        if change.action != "Modify":
+            continue
+        before = old[change.logical_resource_id].get("Properties", {})
+        after = new[change.logical_resource_id].get("Properties", {})
+        for name in sorted(before.keys() | after.keys()):
+            if before.get(name) != after.get(name):
+                change.property_changes.append((name, before.get(name), after.get(name)))
+    return changes
+
+
+def _details(change, with_values: bool) -> list[dict]:
+    details = []
+    for name, before, after in getattr(change, "property_changes", []):
+        target = {"Attribute": "Properties", "Name": name}
+        if with_values:
+            target.update({k: _as_text(v) for k, v in (("BeforeValue", before), ("AfterValue", after))
+                           if v is not None})
+        details.append({"Target": target, "Evaluation": "Static", "ChangeSource": "DirectModification"})
+    return details
+
+
+_describe_change_set = CloudFormationResponse.describe_change_set
+
+
+def _describe_change_set_with_details(self):
+    with_values = self._get_bool_param("IncludePropertyValues", False)
+    _record_change_set_call(self, "DescribeChangeSet", include_property_values=with_values)
+    change_set = self.cloudformation_backend.describe_change_set(
+        change_set_name=self._get_param("ChangeSetName"))
+    for change in change_set.changes:
+        change.details = _details(change, with_values)
+    return _describe_change_set(self)
+
+
+def _recorded(action: str, call):
+    def recorded(self):
+        _record_change_set_call(self, action)
+        return call(self)
+    return recorded
+
+
+def _serve_change_set_calls(call):
+    def serve(self, environ, start_response):
+        if environ.get("PATH_INFO", "") != CHANGE_SET_CALLS_PATH:
+            return call(self, environ, start_response)
+        body = json.dumps(_change_set_calls).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+    return serve
+
+
+# --- CloudWatch Logs' JSON filter patterns -------------------------------------
+
+LOG_FILTER_PATTERNS_PATH = "/_standin/log-filter-patterns"
+_log_filter_patterns: list[str] = []
+
+
+class JsonFilterPattern:
+    """`{ $.key = "value" || $.key = "other" }`: an event matches when its
+    message is JSON and one of the terms holds."""
+
+    def __init__(self, pattern: str):
+        import re
+
+        body = pattern.strip()
+        self.terms = []
+        for term in body[1:-1].split("||"):
+            match = re.fullmatch(r'\s*\$\.([\w.]+)\s*=\s*"([^"]*)"\s*', term)
+            if not body.endswith("}") or not match:
+                raise ValueError(f"moto_cfn takes only equality terms joined by || in a JSON filter: {pattern}")
+            self.terms.append((match[1].split("."), match[2]))
+
+    def matches(self, message: str) -> bool:
+        try:
+            document = json.loads(message)
+        except ValueError:
+            return False
+        for path, value in self.terms:
+            node = document
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            if node == value:
+                return True
+        return False
+
+
+def _event_filter_with_json(init):
+    def __init__(self, pattern: str) -> None:
+        if pattern and pattern.strip().startswith("{"):
+            _log_filter_patterns.append(pattern)
+            self.filter_type = JsonFilterPattern(pattern)
+        else:
+            init(self, pattern)
+    return __init__
+
+
+def _serve_json(path: str, read):
+    """moto's WSGI app, and GET of path: read()'s answer as JSON."""
+    def wrap(call):
+        def serve(self, environ, start_response):
+            if environ.get("PATH_INFO", "") != path:
+                return call(self, environ, start_response)
+            body = json.dumps(read()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return serve
+    return wrap
+
+
 # --- ECR layer downloads --------------------------------------------------------
 
 BLOB_PATH = "/_standin/ecr-blobs/"
@@ -663,11 +817,19 @@ def install() -> None:
     LambdaFunction.create_from_cloudformation_json = classmethod(_create_function)
     LambdaFunction.update_from_cloudformation_json = classmethod(_update_function_with_all_properties)
     cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set_with_outputs
-    CloudFormationResponse.create_change_set = _create_change_set_even_without_changes
+    CloudFormationResponse.create_change_set = _recorded("CreateChangeSet", _create_change_set_even_without_changes)
+    CloudFormationResponse.describe_change_set = _describe_change_set_with_details
+    CloudFormationResponse.delete_change_set = _recorded("DeleteChangeSet", CloudFormationResponse.delete_change_set)
+    CloudFormationResponse.execute_change_set = _recorded("ExecuteChangeSet", CloudFormationResponse.execute_change_set)
+    cfn_models.ChangeSet.diff = _diff_with_details
     LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
     LambdaFunction.invoke = _invoke_in_emulator
     ECRResponse.get_download_url_for_layer = _get_download_url_for_layer
-    DomainDispatcherApplication.__call__ = _serve_blobs(DomainDispatcherApplication.__call__)
+    DomainDispatcherApplication.__call__ = _serve_json(LOG_FILTER_PATTERNS_PATH, lambda: _log_filter_patterns)(
+        _serve_change_set_calls(_serve_blobs(DomainDispatcherApplication.__call__)))
+    from moto.logs.utils import EventMessageFilter
+
+    EventMessageFilter.__init__ = _event_filter_with_json(EventMessageFilter.__init__)
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
     # The ApiGatewayV2 models register themselves by subclassing

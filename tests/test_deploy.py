@@ -12,7 +12,13 @@ Which deploys (DEPLOYS): every trigger once, and every IaC tool, in four
 deploys.
 
 What moto cannot store is checked on the tool's own template instead, and says
-so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings).
+so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings):
+JSON, the function's own log group, the answered application log level.
+`mise run diff` is checked twice per deploy: right after a deploy (nothing to
+change), and after `copier update -d memory_size=256` (it names the memory,
+and the deployed function keeps the old value). SAM's change set goes through
+moto_cfn, which records the change-set calls: created, described, deleted,
+never executed.
 `invoke:remote` goes as far as moto answers:
 - http-api: moto serves no execute-api endpoint, so the test checks that the
   task called the deployed API's URL;
@@ -41,6 +47,7 @@ import signal
 import ssl
 import subprocess
 import threading
+import time
 import urllib.request
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -53,12 +60,14 @@ from conftest import (COPIER, GIT_IDENTITY, ROOT, assert_case, aws, aws_env, cas
                       pick, reserve, rie_path, run, wait_for_port)
 from support.choices import TRIGGERS, output_name, trigger_outputs
 from support.iac import CfnLoader, terraform_config
+from support.releases import first_release
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
 ACCOUNT = "123456789012"  # moto's account
 ROUTES = sorted(yaml.safe_load(COPIER["http_routes"]["default"]))  # copier.yml's, which the IaC declares
 # The answers these projects take by default (copier.yml).
 DEFAULT = {q: COPIER[q]["default"] for q in ("memory_size", "timeout", "log_retention_days")}
+LOG_LEVEL = COPIER["log_level"]["default"]
 
 
 # Every trigger deployed once, and every IaC tool deploying one, in four
@@ -123,6 +132,13 @@ class Project:
                     if output_name(iac, cfn) in out}
         (stack,) = self.aws("cloudformation", "describe-stacks", "--stack-name", "hello-fn")["Stacks"]
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+@pytest.fixture(scope="module")
+def template_release(tmp_path_factory) -> Path:
+    """A throwaway template repository holding this working tree's template as
+    v1.0.0, for `copier update` (never a tag of this repository)."""
+    return first_release(tmp_path_factory.mktemp("release"))
 
 
 @pytest.fixture
@@ -421,16 +437,111 @@ def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
         config = template["Resources"]["Function"]["Properties"]["LoggingConfig"]
         group = template["Resources"][config["LogGroup"]["Ref"]]["Properties"]["LogGroupName"]
         assert (config["LogFormat"], group) == ("JSON", "/aws/lambda/hello-fn")
+        assert (config["ApplicationLogLevel"], config["SystemLogLevel"]) == (LOG_LEVEL, "INFO")
     elif iac == "cdk":
         (synthesized,) = (p.path / "cdk" / "cdk.out").glob("*.template.json")
         resources = json.loads(synthesized.read_text())["Resources"]
         (fn,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
         group = resources[fn["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]["LogGroupName"]
         assert (fn["LoggingConfig"]["LogFormat"], group) == ("JSON", "/aws/lambda/hello-fn")
+        assert (fn["LoggingConfig"]["ApplicationLogLevel"], fn["LoggingConfig"]["SystemLogLevel"]) == (
+            LOG_LEVEL, "INFO")
     else:
         fn = terraform_config(p.path)["resource"]["aws_lambda_function"]["this"]
-        assert fn["logging_config"] == [{"log_format": "JSON",
-                                         "log_group": "${aws_cloudwatch_log_group.lambda.name}"}]
+        assert fn["logging_config"] == [{
+            "log_format": "JSON", "log_group": "${aws_cloudwatch_log_group.lambda.name}",
+            "application_log_level": "${var.log_level}",
+            "system_log_level": '${contains(["TRACE", "DEBUG"], var.log_level) ? "DEBUG" : "INFO"}'}]
+        assert terraform_config(p.path)["variable"]["log_level"]["default"] == LOG_LEVEL
+
+
+# --- mise run diff: each tool's own preview -----------------------------------
+
+# What each tool says when the deployment matches.
+NO_CHANGES = {"sam": "No changes to deploy", "cdk": "There were no differences",
+              "terraform": "No changes. Your infrastructure matches the configuration."}
+
+
+def change_set_calls(p: Project) -> list[dict]:
+    """The change-set calls moto_cfn has recorded so far."""
+    with urllib.request.urlopen(f"{p.env['AWS_ENDPOINT_URL']}/_standin/change-set-calls") as answer:
+        return json.loads(answer.read())
+
+
+def assert_previewed_by_a_change_set(made: list[dict], described: bool) -> None:
+    """One change set (sam's), created, described (sam's waiter and table;
+    with property values when it holds changes), deleted, never executed."""
+    (name,) = {c["change_set"] for c in made}
+    assert name.startswith("samcli-deploy"), made
+    actions = [c["action"] for c in made]
+    assert (actions[0], actions[-1]) == ("CreateChangeSet", "DeleteChangeSet"), made
+    assert set(actions[1:-1]) == {"DescribeChangeSet"}, made
+    assert any(c.get("include_property_values") for c in made) == described, made
+
+
+def planned(output: str) -> set[str]:
+    """What a Terraform plan (or apply) says it will do, one entry per resource
+    (colors, which deploy's terminal-less apply still prints, taken out)."""
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    return set(re.findall(r"# (\S+) will be (created|updated in-place|destroyed|replaced)", output)) | set(
+        re.findall(r"# (\S+) must be (replaced)", output))
+
+
+def assert_diff_says_no_changes(p: Project, iac: str) -> None:
+    """`diff` right after a deploy."""
+    calls = len(change_set_calls(p))
+    diff = p.mise("diff")
+    output = diff.stdout + diff.stderr
+    if iac == "terraform" and NO_CHANGES[iac] not in output:
+        # moto returns some settings otherwise than Terraform gave them (see
+        # the second deploy's in-place updates above; and updating a queue
+        # there drops its policy), so its plan is never empty here: it redoes
+        # what is deployed already, and adds or destroys nothing else.
+        state = set(run(["terraform", "-chdir=terraform", "state", "list"], p.path, env=p.env).stdout.split())
+        assert planned(output) and {address for address, _ in planned(output)} <= state, (output, state)
+        assert re.search(r"Plan: \d+ to add, \d+ to change, 0 to destroy\.", output), output
+        assert "memory_size" not in output, output
+    else:
+        assert NO_CHANGES[iac] in output, output
+    if iac == "sam":
+        # sam's change set, empty (FAILED), deleted, never executed.
+        assert_previewed_by_a_change_set(change_set_calls(p)[calls:], described=False)
+    assert p.git_status() == ""
+
+
+def assert_diff_previews_a_memory_update(p: Project, iac: str, release: Path) -> None:
+    """`copier update -d memory_size=256`, as a user would after generating
+    the project from a release; `diff` names the memory's change, and the
+    deployed function keeps its memory."""
+    answers_file = p.path / ".copier-answers.yml"
+    recorded = yaml.safe_load(answers_file.read_text())
+    # The project as generated from the release (the same template as the render).
+    recorded.update(_src_path=str(release), _commit="v1.0.0")
+    answers_file.write_text("# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n"
+                            + yaml.safe_dump(recorded, sort_keys=True))
+    run(["git", "commit", "-q", "-am", "Generated from v1.0.0"], p.path, env=p.env)
+    run(["copier", "update", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", "memory_size=256"],
+        p.path, env=p.env)
+    assert p.answers()["memory_size"] == 256
+    run(["git", "commit", "-q", "-am", "memory_size 256"], p.path, env=p.env)
+
+    calls = len(change_set_calls(p))
+    diff = p.mise("diff")
+    output = diff.stdout + diff.stderr
+    old = DEFAULT["memory_size"]
+    if iac == "terraform":
+        assert re.search(rf"~ memory_size\s+= {old} -> 256", output), output
+        # (What it adds is moto's: see assert_diff_says_no_changes.)
+        assert re.search(r"Plan: \d+ to add, \d+ to change, 0 to destroy\.", output), output
+    elif iac == "cdk":
+        assert re.search(rf"\[~\] MemorySize\s*\n.*\[-\] {old}\s*\n.*\[\+\] 256", output), output
+    else:
+        assert re.search(r"Modify\s+Function\s+AWS::Lambda::Function", output), output
+        assert f"MemorySize: {old} -> 256" in output, output
+        assert_previewed_by_a_change_set(change_set_calls(p)[calls:], described=True)
+    fn = p.aws("lambda", "get-function-configuration", "--function-name", "hello-fn")
+    assert fn["MemorySize"] == old, "diff deploys nothing"
+    assert p.git_status() == ""
 
 
 # --- invoke:remote, as far as this machine can serve it -----------------------
@@ -599,7 +710,8 @@ def invoke_remote(p: Project, answers: dict, tmp_path: Path, deployed: dict, sta
 # --- The test -----------------------------------------------------------------
 
 @pytest.mark.parametrize("answers", params(DEPLOYS, group="deploy"))
-def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_path, function_emulator):
+def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_path, function_emulator,
+                                                          template_release):
     iac = answers["iac"]
     p = project(answers)
     p.mise("publish")
@@ -652,6 +764,7 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
         assert "(no changes)" in output, output
     for tree in {p, again}:
         assert tree.git_status() == "", "deploy leaves the tree clean (so the next publish reuses the image)"
+    assert_diff_says_no_changes(p, iac)
 
     if iac == "terraform":
         # The state bucket: versioned, encrypted, private; made once.
@@ -671,6 +784,8 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
 
     invoke_remote(p, answers, tmp_path, deployed, function_emulator)
     assert p.git_status() == ""
+
+    assert_diff_previews_a_memory_update(p, iac, template_release)
 
     p.mise("destroy")
     assert_only_the_repository_is_left(p, answers)
@@ -798,3 +913,42 @@ def test_a_rolled_back_image_outlives_the_lifecycle_rule(project, answers):
     # before), A would go too.
     unprotected = {"rules": [r for r in policy["rules"] if "tagPrefixList" not in r["selection"]]}
     assert lifecycle_expired(unprotected, images, now) == {digest_a, digest_b}
+
+
+def test_logs_level_keeps_that_level_and_above(project):
+    """`mise run logs --level warn --no-follow`: a CloudWatch Logs filter
+    pattern on the JSON lines' "level" (moto_cfn applies and records it)
+    keeps WARN, ERROR and FATAL; a level that is none is refused."""
+    p = project(DEPLOYS[0])
+    # AWS CLI v2's `logs tail` (v1, installed here, has none): a stand-in
+    # that records its arguments and reads through FilterLogEvents.
+    bin_dir = p.path.parent / "aws-v2"
+    bin_dir.mkdir()
+    (bin_dir / "aws").symlink_to(ROOT / "tests" / "standins" / "aws-v2")
+    p.env = {**p.env, "STANDIN_REAL_AWS": shutil.which("aws", path=p.env["PATH"]),
+             "PATH": f"{bin_dir}{os.pathsep}{p.env['PATH']}"}
+    group, stream = "/aws/lambda/hello-fn", "2026/12/05/[$LATEST]0123"
+    p.aws("logs", "create-log-group", "--log-group-name", group)
+    p.aws("logs", "create-log-stream", "--log-group-name", group, "--log-stream-name", stream)
+    levels = COPIER["log_level"]["choices"]
+    now = int(time.time() * 1000)
+    messages = [json.dumps({"level": level, "msg": f"line at {level}"}) for level in levels] + ["not JSON"]
+    p.aws("logs", "put-log-events", "--log-group-name", group, "--log-stream-name", stream, "--log-events",
+          json.dumps([{"timestamp": now + i, "message": m} for i, m in enumerate(messages)]))
+
+    out = p.mise("logs", "--level", "warn", "--no-follow").stdout
+    assert re.findall(r"line at (\w+)", out) == ["WARN", "ERROR", "FATAL"], out
+    with urllib.request.urlopen(f"{p.env['AWS_ENDPOINT_URL']}/_standin/log-filter-patterns") as answer:
+        assert json.loads(answer.read())[-1] == '{ $.level = "WARN" || $.level = "ERROR" || $.level = "FATAL" }'
+    # Without --level, every line; without --no-follow, it follows.
+    assert re.findall(r"line at (\w+)", p.mise("logs").stdout) == levels
+    tails = [json.loads(line)["argv"] for line in Path(p.env["STANDIN_LOG"]).read_text().splitlines()
+             if json.loads(line).get("tool") == "aws"]
+    assert tails[-2:] == [
+        ["logs", "tail", group, "--since", "10m", "--filter-pattern",
+         '{ $.level = "WARN" || $.level = "ERROR" || $.level = "FATAL" }'],
+        ["logs", "tail", group, "--since", "10m", "--follow"]], tails
+
+    refused = p.mise("logs", "--level", "LOUD", "--no-follow", check=False)
+    assert refused.returncode != 0
+    assert "--level LOUD: not a level; use TRACE, DEBUG, INFO, WARN, ERROR or FATAL" in refused.stderr

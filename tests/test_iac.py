@@ -174,6 +174,8 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "image": "digest",
         "log_format": "JSON",
         "reserved_concurrency": -1,  # the HTTP API's throttling bounds it
+        # The answered level, and Lambda's own lines' (DEBUG when debugging).
+        "log_levels": (CUSTOM["log_level"], "DEBUG"),
         "throttling": {"burst": 100, "rate": 50},
         # Least privilege: its own log group, and X-Ray (which has no
         # resource-level permissions); no managed policies.

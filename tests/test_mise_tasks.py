@@ -57,7 +57,7 @@ def test_tasks_are_listed_with_descriptions(render, env, answers):
     listing = run(["mise", "tasks", "--json"], project, env=env).stdout
     tasks = {t["name"]: t for t in json.loads(listing)}
     for name in ("build", "build:native", "test", "lint", "start", "start:native",
-                 "invoke", "invoke:remote", "publish", "deploy", "destroy", "logs", "validate"):
+                 "invoke", "invoke:remote", "publish", "diff", "deploy", "destroy", "logs", "validate"):
         assert name in tasks, name
         assert tasks[name]["description"], name
 

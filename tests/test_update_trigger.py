@@ -67,7 +67,7 @@ PROJECTS = [
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md",
                          "mise.toml", "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context",
-                         ".gitignore", ".config/mise/tasks/deploy"]
+                         ".gitignore", ".config/mise/tasks/deploy", ".config/mise/tasks/logs"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", "sam/samconfig.toml", ".config/mise/tasks/invoke/remote",
                                    "cmd/bootstrap/main.go", "internal/handler/handler.go",

@@ -89,7 +89,9 @@ def test_deploy_pushes_the_image_ci_tested(render, answers):
     download = next(s for s in deploy if s.get("uses", "").startswith("actions/download-artifact@"))
     assert download["with"]["name"] == upload["with"]["name"]
     runs = [s["run"] for s in deploy if "run" in s]
-    assert runs[-2:] == [f"mise run publish --image {tag}", "mise run deploy"]
+    assert (runs[-3], runs[-1]) == (f"mise run publish --image {tag}", "mise run deploy")
+    # Between them, the preview of the deploy, into the job summary.
+    assert "mise run diff 2>&1" in runs[-2] and '| tee -a "$GITHUB_STEP_SUMMARY"' in runs[-2]
     assert not any(s.get("uses", "").startswith(("docker/setup-buildx-action@", "docker/setup-qemu-action@"))
                    for s in deploy), "Deploy builds nothing"
 
@@ -107,7 +109,8 @@ def test_deploy_uses_oidc_and_deploys_by_digest(render, answers):
     assert creds["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
     assert "aws-access-key-id" not in creds["with"]
     runs = [s.get("run") for s in steps(job) if s.get("run")]
-    assert runs[-2:] == [f"mise run publish --image {answers.get('project_name', 'hello-fn')}:ci", "mise run deploy"]
+    assert (runs[-3], runs[-1]) == (f"mise run publish --image {answers.get('project_name', 'hello-fn')}:ci",
+                                    "mise run deploy")
     # deploy deploys what publish recorded: the image by digest.
     deploy_task = (project / ".config" / "mise" / "tasks" / "deploy").read_text()
     assert "PUBLISHED_IMAGE_FILE" in deploy_task and "@sha256:" in deploy_task

@@ -294,6 +294,11 @@ def test_deploy_runs_under_act_and_deploys_the_image_ci_tested(act_run, answers,
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-8000:]
         assert {"test", "image", "deploy"} <= jobs_succeeded(output), output[-3000:]
+        # The preview ran before the deploy (nothing deployed yet: it lists
+        # what the deploy creates).
+        assert "✅  Success - Main Preview the changes in the job summary" in output, output[-3000:]
+        assert output.index("Preview the changes in the job summary") < output.index(
+            "Main Deploy the published digest"), output[-3000:]
         assert_image_job_checks(r, answers)
 
         (creds,) = r.calls("aws-actions/configure-aws-credentials")

@@ -38,7 +38,7 @@ DIGEST = "sha256:" + "0" * 64
 # come from its data file (tests/data/triggers/<trigger>.yaml's custom).
 # The free-text answers are hostile (test_free_text reads them back from these
 # projects, so every check here runs on them too).
-CUSTOM = {"memory_size": 512, "timeout": 25, "log_retention_days": 30,
+CUSTOM = {"memory_size": 512, "timeout": 25, "log_retention_days": 30, "log_level": "DEBUG",
           **{question: hostile_answer(question) for question in FREE_TEXT}}
 # The projects every IaC check runs on: ONE_PER_IAC_TRIGGER with those answers.
 IAC_PROJECTS = [{**c, **CUSTOM, **TRIGGERS[c["trigger"]]["custom"]} for c in ONE_PER_IAC_TRIGGER]
@@ -93,6 +93,7 @@ def sam_settings(project: Path) -> dict:
         "image": _sam_image_by_digest(template),
         "log_format": fn["LoggingConfig"]["LogFormat"],
         "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
+        "log_levels": (fn["LoggingConfig"]["ApplicationLogLevel"], fn["LoggingConfig"]["SystemLogLevel"]),
         "throttling": (_throttling(resources["HttpApi"]["Properties"]["DefaultRouteSettings"])
                        if "HttpApi" in resources else None),
         "role": _sam_role(resources, fn),
@@ -177,6 +178,8 @@ def terraform_settings(project: Path) -> dict:
         "image": "digest" if config["locals"]["image_uri"].endswith("@${var.image_digest}") else "tag",
         "log_format": fn["logging_config"][0]["log_format"],
         "reserved_concurrency": resolve(fn["reserved_concurrent_executions"]),
+        "log_levels": (resolve(fn["logging_config"][0]["application_log_level"]),
+                       tf_choice(fn["logging_config"][0]["system_log_level"], defaults)),
         "throttling": {"burst": resolve(throttle["throttling_burst_limit"]),
                        "rate": resolve(throttle["throttling_rate_limit"])} if throttle else None,
         "role": _terraform_role(config, defaults),
@@ -249,6 +252,15 @@ def cdk_synth(project: Path) -> dict:
     return _synthesized[project]
 
 
+def tf_choice(value: str, defaults: dict) -> str:
+    """A `contains([...], var.x) ? "A" : "B"` expression, evaluated on the
+    variables' defaults."""
+    match = re.fullmatch(r'\$\{contains\((\[[^]]*\]), var\.(\w+)\) \? "(\w+)" : "(\w+)"\}', value)
+    assert match, f"not a contains() choice: {value}"
+    listed, variable, yes, no = match.groups()
+    return yes if defaults[variable] in json.loads(listed) else no
+
+
 def cdk_settings(project: Path) -> dict:
     resources = cdk_synth(project)["Resources"]
 
@@ -270,6 +282,7 @@ def cdk_settings(project: Path) -> dict:
         "image": "digest" if f"@{DIGEST}" in image else image,
         "log_format": fn["LoggingConfig"]["LogFormat"],
         "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
+        "log_levels": (fn["LoggingConfig"]["ApplicationLogLevel"], fn["LoggingConfig"]["SystemLogLevel"]),
         "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
         "role": _cdk_role(resources, fn),
         "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
