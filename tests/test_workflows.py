@@ -154,7 +154,8 @@ def test_dependabot_covers_every_ecosystem(render, answers):
         assert ecosystems[language] == "/"
     assert ecosystems["docker"] == "/"
     assert ecosystems["github-actions"] == "/"
-    iac = {"cdk": ("npm", "/cdk"), "terraform": ("terraform", "/terraform")}.get(answers["iac"])
+    iac = {"cdk": ("npm", "/cdk"), "terraform": ("terraform", "/terraform"),
+           "serverless": ("npm", "/serverless")}.get(answers["iac"])
     if iac:
         assert ecosystems[iac[0]] == iac[1]
 
@@ -206,6 +207,9 @@ def iac_services(project, iac) -> set[str]:
     elif iac == "sam":
         text = (project / "sam" / "template.yaml").read_text()
         names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +Type: (HttpApi|SQS|ScheduleV2)$", text, re.M)
+    elif iac == "serverless":
+        text = "".join((project / "serverless" / f).read_text() for f in ("serverless.yml", "trigger.yml"))
+        names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +- (httpApi):$", text, re.M)
     else:
         text = (project / "cdk" / "lib" / "function-stack.ts").read_text()
         names = re.findall(r"from 'aws-cdk-lib/aws-([a-z0-9]+)", text)
@@ -277,7 +281,9 @@ def test_deploy_policy_is_least_privilege_and_valid(render, answers):
     # permission in a one-resource CloudFormation stack.
     public_url = answers["trigger"] == "function-url" and answers.get(
         "function_url_auth", COPIER["function_url_auth"]["default"]) == "NONE"
-    backend = {"terraform": {"s3"} | ({"cloudformation"} if public_url else set())}
+    # osls uploads each template to the stack's own deployment bucket first.
+    backend = {"terraform": {"s3"} | ({"cloudformation"} if public_url else set()),
+               "serverless": {"cloudformation", "s3"}}
     expected = iac_services(project, answers["iac"]) | {"ecr", "iam", "lambda", "logs"} | backend.get(
         answers["iac"], {"cloudformation"})
     assert services == expected
