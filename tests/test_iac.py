@@ -28,7 +28,8 @@ ONE_PER_IAC = one_per("iac")
 # resources differ from the default AWS_IAM one.
 ONE_PER_IAC_TRIGGER = one_per("iac", "trigger") + [
     {**c, "function_url_auth": "NONE"} for c in one_per("iac", "trigger") if c["trigger"] == "function-url"]
-CHECKOV_FRAMEWORK = {"sam": "cloudformation", "cdk": "cloudformation", "terraform": "terraform"}
+CHECKOV_FRAMEWORK = {"sam": "cloudformation", "cdk": "cloudformation", "terraform": "terraform",
+                     "serverless": "cloudformation"}
 DIGEST = "sha256:" + "0" * 64
 
 # Answers that differ from every default, so a setting that ignores the
@@ -246,6 +247,69 @@ def _cdk_role(resources, fn) -> set:
     return permissions(statements, {own_log_group: OWN_LOG_GROUP, **queues}, "Action", "Resource")
 
 
+# --- Serverless Framework (osls) ---------------------------------------------
+
+OSLS = ROOT / ".tools" / "bin" / "osls"
+OSLS_TEMPLATE = ".serverless/cloudformation-template-update-stack.json"
+_packaged: dict[Path, dict] = {}
+
+
+def osls_package(project: Path) -> dict:
+    """`osls package` once per rendered project, with the osls script/bootstrap
+    installs (the version projects pin); the CloudFormation template it writes
+    to serverless/.serverless/, the one `osls deploy` sends."""
+    if project not in _packaged:
+        folder = project / "serverless"
+        # The image as deploy passes it; a region, which any will do.
+        env = {"IMAGE_URI": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-fn@{DIGEST}",
+               "AWS_REGION": "us-east-1", "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
+        run([str(OSLS), "package"], folder, env=env, timeout=300)
+        _packaged[project] = json.loads((folder / OSLS_TEMPLATE).read_text())
+    return _packaged[project]
+
+
+def serverless_settings(project: Path) -> dict:
+    resources = osls_package(project)["Resources"]
+
+    def of_type(kind):
+        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
+
+    (fn,) = of_type("AWS::Lambda::Function")
+    # osls names the log group in LoggingConfig; the stack's own resource holds it.
+    (log_group_id,) = [name for name, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"
+                       and r["Properties"].get("LogGroupName") == fn["LoggingConfig"]["LogGroup"]]
+    log_group = resources[log_group_id]["Properties"]
+    stages = of_type("AWS::ApiGatewayV2::Stage")
+    return {
+        "architecture": fn["Architectures"][0],
+        "memory_size": fn["MemorySize"],
+        "timeout": fn["Timeout"],
+        "routes": sorted(r["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route")),
+        "log_retention_days": log_group["RetentionInDays"],
+        "log_group": log_group["LogGroupName"],
+        "function_name": fn["FunctionName"],
+        "image": "digest" if fn["Code"]["ImageUri"].endswith(f"@{DIGEST}") else fn["Code"]["ImageUri"],
+        "log_format": fn["LoggingConfig"]["LogFormat"],
+        "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
+        "role": _serverless_role(resources, fn, log_group_id),
+    }
+
+
+def _serverless_role(resources, fn, log_group_id) -> set:
+    role_id = fn["Role"]["Fn::GetAtt"][0]
+    role = resources[role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role, "no managed policies"
+    assert "IamRoleLambdaExecution" not in resources, "the function's own role, not osls's default one"
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    statements += [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+                   and {"Ref": role_id} in r["Properties"]["Roles"] for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    own_log_group = json.dumps({"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${"
+                                + log_group_id + "}:*"})
+    queues = {json.dumps({"Fn::GetAtt": [name, "Arn"]}): "queue " + r["Properties"]["QueueName"]
+              for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP, **queues}, "Action", "Resource")
+
+
 # --- The execution role -----------------------------------------------------
 
 OWN_LOG_GROUP = "the function's log group, its streams"
@@ -265,7 +329,8 @@ def permissions(statements, names: dict, action_key: str, resource_key: str) -> 
     return pairs
 
 
-SETTINGS = {"sam": sam_settings, "terraform": terraform_settings, "cdk": cdk_settings}
+SETTINGS = {"sam": sam_settings, "terraform": terraform_settings, "cdk": cdk_settings,
+            "serverless": serverless_settings}
 
 
 # --- The trigger's resources ------------------------------------------------
@@ -510,6 +575,7 @@ TRIGGER_SETTINGS = {
     "sam": lambda project: cfn_trigger_settings(sam_transformed(project)),
     "cdk": lambda project: cfn_trigger_settings(cdk_synth(project)),
     "terraform": terraform_trigger_settings,
+    "serverless": lambda project: cfn_trigger_settings(osls_package(project)),
 }
 
 
@@ -622,13 +688,40 @@ def test_cdk_refuses_a_tag_instead_of_a_digest(render, answers):
     assert 'Invalid CDK context "imageDigest"' in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("answers", iac_projects("serverless"))
+def test_osls_package_passes_cfn_lint(render, answers):
+    """osls packages every trigger's service (its own role, no versions), and
+    cfn-lint finds nothing in the template deploy sends but what
+    serverless/validate ignores with its reason (W3005, osls's DependsOn)."""
+    project = render(answers).path
+    template = osls_package(project)
+    validate = (project / "serverless" / "validate").read_text()
+    assert "cfn-lint --ignore-checks W3005 -- " in validate
+    run(["cfn-lint", "--ignore-checks", "W3005", "--", OSLS_TEMPLATE], project / "serverless")
+    kinds = {r["Type"] for r in template["Resources"].values()}
+    assert "AWS::Lambda::Version" not in kinds and "AWS::IAM::Role" in kinds
+    assert set(template["Outputs"]) >= CDK_OUTPUTS[answers["trigger"]] | {"FunctionName"}
+    # The deployment bucket osls adds to the stack: encrypted, private, TLS only.
+    bucket = template["Resources"]["ServerlessDeploymentBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (deny,) = template["Resources"]["ServerlessDeploymentBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
+    assert template["Description"] == yaml.safe_load((project / ".copier-answers.yml").read_text())["description"]
+
+
 @pytest.mark.parametrize("answers", iac_projects())
 def test_checkov_finds_nothing_unexplained(render, answers):
     project = render(answers).path
     if answers["iac"] == "cdk":
         cdk_synth(project)
-    folder = {"sam": "sam", "terraform": "terraform", "cdk": "cdk/cdk.out"}[answers["iac"]]
-    result = run([str(ROOT / ".tools" / "bin" / "checkov"), "-d", folder,
+    elif answers["iac"] == "serverless":
+        osls_package(project)
+    target = {"sam": ["-d", "sam"], "terraform": ["-d", "terraform"], "cdk": ["-d", "cdk/cdk.out"],
+              # a file: checkov skips folders whose names start with a dot
+              "serverless": ["-f", f"serverless/{OSLS_TEMPLATE}"]}[answers["iac"]]
+    result = run([str(ROOT / ".tools" / "bin" / "checkov"), *target,
                   "--framework", CHECKOV_FRAMEWORK[answers["iac"]],
                   "--skip-download", "--quiet", "--compact", "-o", "json"], project, check=False)
     report = json.loads(result.stdout)
