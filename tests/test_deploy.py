@@ -1,5 +1,5 @@
 """`mise run publish`, `deploy`, `invoke:remote` and `destroy` of a generated
-project, with the real IaC tool (sam, cdk, terraform) against a local AWS API.
+project, with the real IaC tool (sam, cdk, terraform, osls) against a local AWS API.
 
 The AWS API is moto_server, started through tests/moto_cfn.py, which adds
 what stock moto's CloudFormation lacks for SAM and CDK stacks (see its
@@ -8,8 +8,8 @@ same server. The container engine is still the docker stand-in
 (tests/standins/docker): no engine runs here, so `publish` stores an image
 manifest in moto's ECR instead of pushing a real image.
 
-Which deploys (deploy_rotation): every trigger once, and every IaC tool
-with a trigger other than the default, in four deploys.
+Which deploys (deploy_rotation): every trigger once, each with another IaC
+tool, so every IaC tool deploys, in four deploys.
 
 What moto cannot store is checked on the tool's own template instead, and says
 so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings).
@@ -47,9 +47,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws, aws_env, cases_for, choice_values, mise_env,
-                      moto_server, params, reserve, rie_path, run, wait_for_port)
-from test_iac import CfnLoader, terraform_config
+from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws, aws_env, cases_for, cdk_node_modules,
+                      choice_values, mise_env, moto_server, params, reserve, rie_path, run, wait_for_port)
+from test_iac import OSLS_TEMPLATE, CfnLoader, terraform_config
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
 ACCOUNT = "123456789012"  # moto's account
@@ -62,19 +62,19 @@ OUTPUTS = {"FunctionUrl": "function_url", "QueueUrl": "queue_url",
 
 
 def deploy_rotation() -> list[dict]:
-    """Every trigger deployed once, and every IaC tool deploying a trigger
-    other than the default, without a deploy per tool and trigger (12).
+    """Every trigger deployed once, and every IaC tool deploying, without a
+    deploy per tool and trigger (16).
 
-    The default trigger (http-api, whose API checks are the most detailed)
-    deploys with the first IaC tool; the other triggers pair with the IaC
-    tools turned by one, so that the first tool deploys one of them too:
-    function-url with terraform, sqs with sam, schedule with cdk. The other
-    answers are the first combination's (copier.yml's order). The IaC
-    validation tests (test_iac) cover every iac x trigger without deploying."""
+    The triggers and the IaC tools pair up in copier.yml's order, the tools
+    starting over when the triggers outnumber them: http-api (the default,
+    whose API checks are the most detailed) with sam, function-url with cdk,
+    sqs with terraform, schedule with serverless. The other answers are the
+    first combination's (copier.yml's order). The IaC validation tests
+    (test_iac) cover every iac x trigger without deploying."""
     triggers, tools = choice_values("trigger"), choice_values("iac")
-    default = COPIER["trigger"]["default"]
-    others = [t for t in triggers if t != default]
-    pairs = [(default, tools[0])] + [(t, tools[(i - 1) % len(tools)]) for i, t in enumerate(others)]
+    assert triggers[0] == COPIER["trigger"]["default"]
+    assert len(tools) <= len(triggers), "more IaC tools than triggers: a tool would never deploy"
+    pairs = [(t, tools[i % len(tools)]) for i, t in enumerate(triggers)]
     return [next(c for c in MATRIX if (c["trigger"], c["iac"]) == pair) for pair in pairs]
 
 
@@ -152,6 +152,8 @@ def project(render, tmp_path, moto):
         run(["git", "init", "-q", "-b", "main"], path)
         run(["git", "add", "-A"], path)
         run(["git", "commit", "-q", "-m", "init"], path, env=GIT_IDENTITY)
+        if (path / "serverless").is_dir():
+            preinstall_osls(path / "serverless")
 
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
@@ -175,10 +177,23 @@ def project(render, tmp_path, moto):
             "TF_CLI_ARGS_init": "-backend-config=use_path_style=true",
             "SAM_CLI_TELEMETRY": "0",
             "CDK_DISABLE_VERSION_CHECK": "1",
+            "SLS_TELEMETRY_DISABLED": "1",
+            "SLS_NOTIFICATIONS_MODE": "off",
         }
         return Project(path, env)
 
     return _make
+
+
+def preinstall_osls(folder: Path) -> None:
+    """serverless/node_modules as the project's own `npm ci` makes it (from
+    the suite's cache of that install, conftest's cdk_node_modules), with the
+    record serverless/npm-ci writes after an install, so the tasks skip
+    theirs: a deploy then spends no 20 s (or a registry's stall) on npm."""
+    node_modules = cdk_node_modules(folder)
+    node = run(["node", "--version"], folder).stdout.encode()
+    (node_modules / ".installed-from").write_bytes(
+        (folder / "package.json").read_bytes() + (folder / "package-lock.json").read_bytes() + node)
 
 
 # --- What the deploy made, through the AWS CLI --------------------------------
@@ -241,12 +256,12 @@ def assert_deployed(p: Project, answers: dict, image: str) -> None:
     assert (fn["MemorySize"], fn["Timeout"]) == (DEFAULT["memory_size"], DEFAULT["timeout"]), fn
     assert fn["TracingConfig"] == {"Mode": "Active"}
     # The description as answered: the CloudFormation stack's (SAM, CDK) and
-    # the function's (SAM; Terraform gives the function a text of its own, CDK none).
+    # the function's (SAM, osls; Terraform gives the function a text of its own, CDK none).
     description = p.answers()["description"]
     if answers["iac"] != "terraform":
         (stack,) = p.aws("cloudformation", "describe-stacks", "--stack-name", "hello-fn")["Stacks"]
         assert stack["Description"] == description
-    if answers["iac"] == "sam":
+    if answers["iac"] in ("sam", "serverless"):
         assert fn["Description"] == description
 
     # The execution role: its own log group and X-Ray, and what the trigger
@@ -421,7 +436,7 @@ def assert_only_the_repository_is_left(p: Project, answers: dict) -> None:
 def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
     """moto's Lambda stores no LoggingConfig, so it is checked where each tool
     declares it: the SAM template, the synthesized CDK template, the Terraform
-    configuration."""
+    configuration, the template osls packaged and deployed."""
     if iac == "sam":
         template = yaml.load((p.path / "sam" / "template.yaml").read_text(), Loader=CfnLoader)
         config = template["Resources"]["Function"]["Properties"]["LoggingConfig"]
@@ -433,6 +448,13 @@ def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
         (fn,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
         group = resources[fn["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]["LogGroupName"]
         assert (fn["LoggingConfig"]["LogFormat"], group) == ("JSON", "/aws/lambda/hello-fn")
+    elif iac == "serverless":
+        resources = json.loads((p.path / "serverless" / OSLS_TEMPLATE).read_text())["Resources"]
+        (fn,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+        groups = [r["Properties"]["LogGroupName"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"
+                  and "LogGroupName" in r["Properties"]]
+        assert fn["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": "/aws/lambda/hello-fn"}
+        assert groups == ["/aws/lambda/hello-fn"], "the stack owns the function's log group"
     else:
         fn = terraform_config(p.path)["resource"]["aws_lambda_function"]["this"]
         assert fn["logging_config"] == [{"log_format": "JSON",
@@ -651,6 +673,8 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
         assert "must be replaced" not in output
     elif iac == "sam":
         assert "No changes to deploy" in output, output
+    elif iac == "serverless":
+        assert "No changes to deploy. Deployment skipped." in output, output
     else:
         assert "(no changes)" in output, output
     for tree in {p, again}:

@@ -296,7 +296,7 @@ def serverless_settings(project: Path) -> dict:
 
 
 def _serverless_role(resources, fn, log_group_id) -> set:
-    role_id = fn["Role"]["Fn::GetAtt"][0]
+    role_id = fn["Role"]["Fn::Sub"].removeprefix("${").removesuffix(".Arn}")
     role = resources[role_id]["Properties"]
     assert "ManagedPolicyArns" not in role, "no managed policies"
     assert "IamRoleLambdaExecution" not in resources, "the function's own role, not osls's default one"

@@ -5,6 +5,7 @@ move (a literal tag or version, never `latest` or an ARG in a FROM line)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tomllib
@@ -63,6 +64,11 @@ def test_mise_toml_pins_every_tool_exactly(render, answers):
     if answers["iac"] == "sam":
         # The SAM CLI the deploy tests run is the one projects pin.
         assert re.search(r"aws-sam-cli==(\S+)", BOOTSTRAP).group(1) == tools["aws-sam"]
+    if answers["iac"] == "serverless":
+        # The osls the IaC and deploy tests run is the one projects pin.
+        package = json.loads((render(answers).path / "serverless" / "package.json").read_text())
+        assert package["devDependencies"]["osls"] == bootstrap_pin("OSLS_VERSION")
+        assert EXACT.fullmatch(bootstrap_pin("OSLS_VERSION"))
     if answers["language"] == "custom":
         # The Dockerfile's shellcheck stage and `mise run lint` check with one version.
         (image,) = [i for i in from_lines((render(answers).path / "Dockerfile").read_text()) if "shellcheck" in i]
