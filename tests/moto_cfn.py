@@ -21,9 +21,11 @@ reports CREATE_COMPLETE, but creates almost nothing of them:
 - it cannot invoke a function whose PackageType is Image (and runs the
   others only in Docker), so neither Invoke nor an SQS event source mapping
   reaches an image function's handler.
-Four smaller defects show up on the way: a stack created through a change
-set (as `sam deploy` and `cdk deploy` do) never gets its Outputs, because
-executing the change set does not re-read the stack's template; a change
+Five smaller defects show up on the way: ListEventSourceMappings by
+function name misses a mapping made with the function's ARN (as Terraform
+and osls make them); a stack created through a change set (as `sam deploy`
+and `cdk deploy` do) never gets its Outputs, because executing the change set
+does not re-read the stack's template; a change
 set that changes nothing is refused with "No updates are to be performed"
 (UpdateStack's answer), where CloudFormation creates it with status FAILED
 and the reason "The submitted information didn't contain changes", which is
@@ -43,6 +45,7 @@ This module fills those gaps, and nothing else:
 - the Lambda function model also passes PackageType, Architectures,
   TracingConfig, ImageConfig, EphemeralStorage and Layers;
 - executing a change set re-reads the stack's template and outputs;
+- ListEventSourceMappings by function name compares the function's ARN;
 - CreateChangeSet leaves an unchanged stack to the backend, which marks the
   change set FAILED with CloudFormation's reason;
 - inline policy documents given as dicts are stored as JSON;
@@ -71,7 +74,7 @@ from typing import Any
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
-from moto.awslambda.models import LambdaFunction, lambda_backends  # noqa: E402
+from moto.awslambda.models import LambdaBackend, LambdaFunction, lambda_backends  # noqa: E402
 from moto.cloudformation import models as cfn_models  # noqa: E402
 from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
@@ -607,6 +610,21 @@ def _log_group_attribute_as_cloudformation(self, attribute_name: str) -> str:
     return f"{value}:*" if attribute_name == "Arn" and not value.endswith(":*") else value
 
 
+_list_event_source_mappings = LambdaBackend.list_event_source_mappings
+
+
+def _list_event_source_mappings_of_the_function(self, event_source_arn, function_name):
+    """ListEventSourceMappings --function-name lists the function's mappings
+    however they named it: moto compares the name as given when the mapping
+    was made, so one made with the function's ARN (as Terraform's and osls's
+    are) never matched its name."""
+    mappings = _list_event_source_mappings(self, event_source_arn, None)
+    if function_name:
+        arn = self.get_function(function_name).function_arn
+        mappings = [m for m in mappings if m.function_arn == arn]
+    return mappings
+
+
 def install() -> None:
     cfn_models.Stack.parse_template = staticmethod(_stack_parse_template)
     cfn_models.ChangeSet._parse_template = _change_set_parse_template
@@ -616,6 +634,7 @@ def install() -> None:
     CloudFormationResponse.create_change_set = _create_change_set_even_without_changes
     LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
     LambdaFunction.invoke = _invoke_in_emulator
+    LambdaBackend.list_event_source_mappings = _list_event_source_mappings_of_the_function
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
     # The ApiGatewayV2 models register themselves by subclassing
