@@ -21,7 +21,8 @@ reports CREATE_COMPLETE, but creates almost nothing of them:
 - it cannot invoke a function whose PackageType is Image (and runs the
   others only in Docker), so neither Invoke nor an SQS event source mapping
   reaches an image function's handler.
-Five smaller defects show up on the way: ListEventSourceMappings by
+Six smaller defects show up on the way: ValidateTemplate refuses a
+template over a cfn-lint warning; ListEventSourceMappings by
 function name misses a mapping made with the function's ARN (as Terraform
 and osls make them); a stack created through a change set (as `sam deploy`
 and `cdk deploy` do) never gets its Outputs, because executing the change set
@@ -46,6 +47,7 @@ This module fills those gaps, and nothing else:
   TracingConfig, ImageConfig, EphemeralStorage and Layers;
 - executing a change set re-reads the stack's template and outputs;
 - ListEventSourceMappings by function name compares the function's ARN;
+- ValidateTemplate fails on cfn-lint's errors only, not its warnings;
 - CreateChangeSet leaves an unchanged stack to the backend, which marks the
   change set FAILED with CloudFormation's reason;
 - inline policy documents given as dicts are stored as JSON;
@@ -610,6 +612,16 @@ def _log_group_attribute_as_cloudformation(self, attribute_name: str) -> str:
     return f"{value}:*" if attribute_name == "Arn" and not value.endswith(":*") else value
 
 
+_validate_template = cfn_models.CloudFormationBackend.validate_template
+
+
+def _validate_template_errors_only(self, template: str) -> list:
+    """ValidateTemplate refuses what CloudFormation refuses: moto runs
+    cfn-lint and fails on any finding, a warning too (such as W3005, a
+    DependsOn that a Ref already implies, which osls writes)."""
+    return [m for m in _validate_template(self, template) if m.rule.id.startswith("E")]
+
+
 _list_event_source_mappings = LambdaBackend.list_event_source_mappings
 
 
@@ -635,6 +647,7 @@ def install() -> None:
     LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
     LambdaFunction.invoke = _invoke_in_emulator
     LambdaBackend.list_event_source_mappings = _list_event_source_mappings_of_the_function
+    cfn_models.CloudFormationBackend.validate_template = _validate_template_errors_only
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
     # The ApiGatewayV2 models register themselves by subclassing
