@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import itertools
 import json
 import os
 import shutil
@@ -28,9 +27,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ports import reserve, reserve_one  # noqa: F401 - the tests' ports (tests/ports.py says how)
-from matrix import (COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, ROOT, choice_values, copier_jinja_env,  # noqa: F401
-                    disabled_reason, event_kind, matrix, render_validator)
+from matrix import (ARCHITECTURES, COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, PLATFORM, QEMU, ROOT, VERSIONS,  # noqa: F401
+                    choice_values, copier_jinja_env, disabled_reason, event_kind, matrix, render_validator, rust_target)
+from ports import reserve, reserve_one  # the tests' ports (tests/ports.py says how)
 
 CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
 
@@ -70,7 +69,7 @@ def hostile_answer(question: str) -> str:
 
 
 # The ELF e_machine of each architecture.
-ELF_MACHINE = {"x86_64": 62, "arm64": 183}
+ELF_MACHINE = {arch: names["elf_machine"] for arch, names in ARCHITECTURES.items()}
 
 
 def elf_machine(binary: Path) -> int:
@@ -81,7 +80,8 @@ def elf_machine(binary: Path) -> int:
 # One cargo target folder for every Rust project the tests build, kept between
 # runs: the dependencies compile once per profile and target, and projects
 # rendered from the same template share the build of their own crate too.
-CARGO_TARGET_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-template-tests" / "cargo-target"
+CARGO_TARGET_DIR = (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                    / "lambda-template-tests" / "cargo-target")
 
 
 
@@ -194,60 +194,59 @@ def params(combos, group: str | None = None):
 #   on every combination, MATRIX: `render` makes each project once per session
 #   and they share it, so a combination costs one render however many of these
 #   tests read it.
-# - A test that compiles, builds, runs or deploys takes one combination per
-#   distinct set of answers to the questions that change what it checks, and
-#   leaves the others at copier.yml's defaults: one_per(*those questions).
-#   Compiling, unit tests and the emulator (test_go, test_rust, test_custom):
-#   language x trigger x architecture, code_combinations(). IaC validation
-#   (test_iac): iac x trigger. Images (test_images): language x architecture
-#   x base image, images(), the trigger riding along.
-# - Where one_per's product is too slow for the suite's budget (well under 15
-#   minutes warm on 2 cores), cover() keeps every answer (or every set of
-#   answers to a group of questions) in at least one combination, with fewer
-#   combinations: real deploys against moto (test_deploy) deploy every trigger
-#   and use every IaC tool in 4 deploys, not 12; pairwise() covers every pair
-#   of answers. The test's docstring says which it uses and why.
+# - A test that compiles, builds, runs or deploys takes pick(): every set of
+#   answers to the questions that change what it checks, in as few
+#   combinations as pick finds, copier.yml's defaults elsewhere. Compiling,
+#   unit tests and the emulator (test_go, test_rust, test_custom): language x
+#   trigger x architecture, code_combinations(). IaC validation (test_iac):
+#   iac x trigger. Images (test_images): language x architecture x base image,
+#   images(), each language's triggers riding along. Real deploys against moto
+#   (test_deploy): every trigger and every IaC tool, 4 deploys, not 12.
+
+# Keys pick() takes besides the questions: answers the template computes.
+DERIVED = {"event_kind": lambda c: event_kind(c["trigger"])}
 
 
-def one_per(*questions) -> list[dict]:
-    """The first combination for each distinct set of answers to these questions."""
-    seen, picked = set(), []
-    for c in MATRIX:
-        key = tuple(c[q] for q in questions)
-        if key not in seen:
-            seen.add(key)
-            picked.append(c)
-    return picked
+def _key(c: dict, group: tuple[str, ...]) -> tuple:
+    return tuple(DERIVED[q](c) if q in DERIVED else c[q] for q in group)
 
 
-def cover(*groups: tuple[str, ...]) -> list[dict]:
-    """Few combinations in which every set of answers to each group of
-    questions appears at least once: cover(("iac",), ("trigger",)) gives 4
-    combinations that deploy every trigger and use every IaC tool, where
-    one_per("iac", "trigger") gives all 12 pairs.
+def pick(*groups: tuple[str, ...], where=None) -> list[dict]:
+    """Few combinations (of MATRIX, or of those `where` accepts) in which every
+    set of answers to each group of questions appears at least once: the one
+    rule by which every test chooses its combinations.
 
-    Greedy and deterministic: each pick is the first combination, in the
-    matrix's order, that adds the most sets not yet covered. The matrix lists
-    copier.yml's choices in their order, defaults first, so the questions no
-    group names keep their defaults wherever the groups allow.
-    cover(questions) is one_per(*questions)."""
-    wanted = {(group, tuple(c[q] for q in group)) for group in groups for c in MATRIX}
-    picked = []
+    pick(("iac", "trigger")) gives all 12 pairs; pick(("iac",), ("trigger",))
+    gives 4 combinations that deploy every trigger and use every IaC tool.
+    Greedy and deterministic: each pick is the combination that adds the most
+    sets not yet covered; of those, the one whose sets were picked the fewest
+    times so far (so a group's answers take turns), and then the first in the
+    matrix's order. The matrix lists copier.yml's choices in their order,
+    defaults first, so the questions no group names keep their defaults
+    wherever the groups allow."""
+    pool = [c for c in MATRIX if where is None or where(c)]
+    wanted = {(group, _key(c, group)) for group in groups for c in pool}
+    picked, used = [], {}
     while wanted:
-        best = max(MATRIX, key=lambda c: sum((g, tuple(c[q] for q in g)) in wanted for g in groups))
-        wanted -= {(g, tuple(best[q] for q in g)) for g in groups}
+        def rank(item):
+            index, c = item
+            keys = [(g, _key(c, g)) for g in groups]
+            return (-sum(k in wanted for k in keys), sum(used.get(k, 0) for k in keys), index)
+        _, best = min(enumerate(pool), key=rank)
+        for key in ((g, _key(best, g)) for g in groups):
+            wanted.discard(key)
+            used[key] = used.get(key, 0) + 1
         picked.append(best)
     return picked
 
 
-def pairwise(*questions) -> list[dict]:
-    """Combinations in which every pair of answers to any two of these
-    questions appears at least once (all-pairs testing): cover() over each
-    pair of questions."""
-    return cover(*itertools.combinations(questions, 2))
+def one_per(*questions) -> list[dict]:
+    """The first combination for each distinct set of answers to these questions: pick(questions)."""
+    return pick(questions)
 
 
-FAST = cover(("language",), ("iac",))
+# `script/test --fast`'s combinations: one per language and per IaC tool.
+FAST = pick(("language",), ("iac",))
 
 
 def code_combinations() -> list[dict]:
@@ -400,7 +399,7 @@ def jinja_compile_cache():
 
 def copy_template(src: Path, dst: Path, answers: dict, compile_cache: bool = True) -> dict | str:
     """`copier copy` of src into dst with these answers and the defaults, the
-    post-copy hook included, as pytest-copie's copie.copy does it; the
+    post-copy hook included, as `copier copy --defaults --trust` does it; the
     answers Copier recorded, or the error (a string) that stopped it."""
     from copier import run_copy
 
@@ -408,7 +407,7 @@ def copy_template(src: Path, dst: Path, answers: dict, compile_cache: bool = Tru
         with jinja_compile_cache() if compile_cache else contextlib.nullcontext():
             worker = run_copy(str(src), str(dst), unsafe=True, defaults=True,
                               user_defaults={"project_name": "hello-fn", **answers})
-    except Exception as error:  # noqa: BLE001 - reported with the answers that caused it
+    except Exception as error:
         return f"rendering {answers} failed: {error!r}"
     return {q: a for q, a in worker._answers_to_remember().items() if not q.startswith("_")}
 
@@ -468,7 +467,7 @@ def render(template_snapshot, tmp_path_factory) -> Renders:
 # a group's tests all run in one worker, in order, so what they share (a
 # module's fixtures, a rendered project, a build) is made once. A test's group
 # is its module's name unless it is marked @pytest.mark.xdist_group(name): the
-# checks of every rendered combination share one ("matrix"), so the 120 renders
+# checks of every rendered combination share one ("matrix"), so MATRIX's renders
 # happen once; each real deploy is a group of its own. Groups start in the
 # order of SLOW_FIRST, then the rest in file order: the long ones first, so
 # that no worker is left alone with a long group at the end of the run.
@@ -486,11 +485,26 @@ def slow_rank(group: str) -> int:
 
 
 # `script/test --fast`: for local work, only the tests of one combination per
-# language and per IaC tool (cover() picks 3, copier.yml's defaults elsewhere),
+# language and per IaC tool (FAST: pick() finds 3, copier.yml's defaults elsewhere),
 # and the tests that take no combination. CI runs everything.
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fast", action="store_true",
                      help="only one combination per language and per IaC tool (the full suite is CI's)")
+    parser.addoption("--combo", metavar="ID",
+                     help="only the tests of this one combination, by its id as in the test ids "
+                          "(go-http-api-arm64-provided.al2023-sam); script/test --one uses it")
+
+
+def combination_selected(config: pytest.Config, item: pytest.Item) -> bool:
+    """--fast's and --combo's choice: is this test's combination one of theirs?
+    A test without a combination is --fast's, not --combo's."""
+    answers = getattr(item, "callspec", None) and item.callspec.params.get("answers")
+    if config.getoption("combo"):
+        return isinstance(answers, dict) and all(q in answers for q in MATRIX_QUESTIONS) \
+            and combo_id(answers) == config.getoption("combo")
+    if config.getoption("fast"):
+        return fast_combination(item)
+    return True
 
 
 def fast_combination(item: pytest.Item) -> bool:
@@ -502,10 +516,14 @@ def fast_combination(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("fast"):
-        deselected = [item for item in items if not fast_combination(item)]
+    combo = config.getoption("combo")
+    if combo and combo not in {combo_id(c) for c in MATRIX}:
+        raise pytest.UsageError(f"--combo {combo}: not a combination copier.yml accepts; one is {combo_id(MATRIX[0])} "
+                                f"(answers to {', '.join(MATRIX_QUESTIONS)}, joined by '-')")
+    if combo or config.getoption("fast"):
+        deselected = [item for item in items if not combination_selected(config, item)]
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if fast_combination(item)]
+        items[:] = [item for item in items if combination_selected(config, item)]
     for item in items:
         if not any(item.iter_markers("xdist_group")):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
@@ -519,7 +537,7 @@ _rendered_groups: set[str] = set()
 def _render_the_group_at_once(request):
     """Before the first test of a group that renders, every combination the
     group's tests take as their `answers` parameter is rendered at once, on
-    every core (the 120 of the matrix group in a minute on 2 cores)."""
+    every core (the whole MATRIX of the matrix group in about a minute on 2 cores)."""
     group = xdist_group(request.node)
     if "render" not in request.fixturenames or group in _rendered_groups:
         return
@@ -607,6 +625,17 @@ def local_server(cmd: list, log: Path, port: int, env: dict | None = None):
             proc.wait(timeout=10)
 
 
+@pytest.fixture
+def local_registry(tmp_path):
+    """Debian's docker-registry on 127.0.0.1, storing in tmp_path."""
+    port = reserve_one()
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    with local_server(["docker-registry", "serve", str(config)], tmp_path / "registry.log", port):
+        yield f"127.0.0.1:{port}"
+
+
 def aws(args: list[str], env: dict, check: bool = True) -> subprocess.CompletedProcess:
     """The AWS CLI, run in this process: the same driver as the `aws` command
     (awscli's clidriver), with env as its environment, but without a Python
@@ -629,7 +658,8 @@ def aws(args: list[str], env: dict, check: bool = True) -> subprocess.CompletedP
         os.environ.update(saved)
     proc = subprocess.CompletedProcess(["aws", *args], code, out.getvalue(), err.getvalue())
     if check:
-        assert code == 0, f"aws {' '.join(map(str, args))} exited {code}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        assert code == 0, (f"aws {' '.join(map(str, args))} exited {code}\n"
+                           f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
     return proc
 
 
@@ -731,6 +761,33 @@ def assert_cases(port: int, events_dir: Path, log: Path | None = None) -> None:
     expected = [line for case in cases for line in case.get("logs", [])]
     if expected and log.exists():
         deadline = time.monotonic() + 5
-        while (missing := [x for x in expected if x not in log.read_text(errors="replace")]) and time.monotonic() < deadline:
+        def missing_lines():
+            return [x for x in expected if x not in log.read_text(errors="replace")]
+        while (missing := missing_lines()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert missing == [], f"the function did not log {missing}; see {log}"
+
+
+def assert_near_deadline_cases(command: list[str], project: Path, env: dict | None = None) -> None:
+    """For a trigger with near-deadline cases in tests/cases.yaml (SQS): the
+    bootstrap, run under the emulator with their tiny timeout, answers each
+    case as it says and logs its lines. The project's stop margin, rendered
+    from its timeout answer (min(1 s, half the timeout)), must not be less
+    than that timeout for the cases to hold."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    near = CASES.get(f"{event_kind(answers['trigger'])}_near_deadline")
+    if near is None:
+        return
+    assert min(1000, answers["timeout"] * 500) >= near["timeout"] * 1000, \
+        f"the project's timeout answer ({answers['timeout']} s) leaves a stop margin below {near['timeout']} s"
+    with emulator(command, project, env={**(env or {}), "AWS_LAMBDA_FUNCTION_TIMEOUT": str(near["timeout"])}) as port:
+        for case in near["cases"]:
+            assert_case(case, invoke(port, (project / "events" / case["event"]).read_bytes()))
+        log = project / "build" / f"rie-{port}.log"
+        expected = [line for case in near["cases"] for line in case.get("logs", [])]
+        deadline = time.monotonic() + 5
+        def missing_lines():
+            return [x for x in expected if x not in log.read_text(errors="replace")]
+        while (missing := missing_lines()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert missing == [], f"the function did not log {missing}; see {log}"

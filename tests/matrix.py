@@ -18,15 +18,56 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIER = yaml.safe_load((ROOT / "copier.yml").read_text())
+
+
+class _CopierYamlLoader(yaml.SafeLoader):
+    """copier.yml as Copier reads it: its documents merged, and `!include
+    <glob>` (a document of its own) replaced by the files it names."""
+
+
+    root = ROOT
+
+
+_CopierYamlLoader.add_constructor("!include", lambda loader, node: [
+    yaml.load(path.read_text(), type(loader)) for path in sorted(loader.root.glob(loader.construct_scalar(node)))])
+
+
+def load_copier_yml(template: Path = ROOT) -> dict:
+    """A template's copier.yml (this one's, by default) with what it includes."""
+    loader = type("Loader", (_CopierYamlLoader,), {"root": template})
+    merged: dict = {}
+    for document in yaml.load_all((template / "copier.yml").read_text(), loader):
+        for part in document if isinstance(document, list) else [document or {}]:
+            merged.update(part)
+    return merged
+
+
+# copier.yml, the files it includes (includes/versions.yml) merged in.
+COPIER = load_copier_yml()
+# Every pinned version (includes/versions.yml): {"go_version": "1.26.11", ...}.
+VERSIONS = {name: question["default"] for name, question in
+            yaml.safe_load((ROOT / "includes" / "versions.yml").read_text()).items()}
 
 # The questions whose choices span the matrix every test runs over.
 MATRIX_QUESTIONS = ("language", "trigger", "architecture", "base_image", "iac")
 
-# Lambda's architecture names and Go's/Docker's.
-GOARCH = {"arm64": "arm64", "x86_64": "amd64"}
+# Lambda's architecture names in the other tools' words (includes/architectures.yml):
+# {"arm64": {"goarch": "arm64", "platform": "linux/arm64", "cpu": "aarch64", "elf_machine": 183}, ...}.
+ARCHITECTURES = COPIER["architectures"]["default"]
+# Go's and Docker's names.
+GOARCH = {arch: names["goarch"] for arch, names in ARCHITECTURES.items()}
+# The OCI platform of an image.
+PLATFORM = {arch: names["platform"] for arch, names in ARCHITECTURES.items()}
+# qemu-user's static emulator of each.
+QEMU = {arch: f"qemu-{names['cpu']}-static" for arch, names in ARCHITECTURES.items()}
+
+
+def rust_target(architecture: str, libc: str = "gnu") -> str:
+    """Rust's target triple of an architecture, with glibc or musl."""
+    return f"{ARCHITECTURES[architecture]['cpu']}-unknown-linux-{libc}"
+
 # This machine's, in Lambda's names.
-HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+HOST_ARCH = next(arch for arch, names in ARCHITECTURES.items() if platform.machine() in (arch, *names.values()))
 
 
 def choice_values(question: str) -> list:
@@ -43,12 +84,13 @@ def copier_jinja_env():
 
     Copier builds it from the template's settings (Worker.jinja_env, from
     copier's internal module: Copier has no public accessor); the template
-    here is a folder holding copier.yml alone, so nothing is cloned."""
+    here is a folder holding copier.yml and includes/ alone, so nothing is cloned."""
     from copier._main import Worker
 
     folder = Path(tempfile.mkdtemp(prefix="copier-env-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     shutil.copy2(ROOT / "copier.yml", folder / "copier.yml")
+    shutil.copytree(ROOT / "includes", folder / "includes")  # what copier.yml includes
     return Worker(src_path=str(folder), dst_path=str(folder / "project")).jinja_env
 
 

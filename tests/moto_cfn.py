@@ -21,12 +21,11 @@ reports CREATE_COMPLETE, but creates almost nothing of them:
 - it cannot invoke a function whose PackageType is Image (and runs the
   others only in Docker), so neither Invoke nor an SQS event source mapping
   reaches an image function's handler.
-Six smaller defects show up on the way: ValidateTemplate refuses a
-template over a cfn-lint warning; ListEventSourceMappings by
-function name misses a mapping made with the function's ARN (as Terraform
-and osls make them); a stack created through a change set (as `sam deploy`
-and `cdk deploy` do) never gets its Outputs, because executing the change set
-does not re-read the stack's template; a change
+Five smaller defects show up on the way: ValidateTemplate refuses a
+template over a cfn-lint warning (osls's templates have some); a stack
+created through a change set (as `sam deploy`, `cdk deploy` and `osls deploy`
+do) never gets its Outputs, because executing the change set does not re-read
+the stack's template; a change
 set that changes nothing is refused with "No updates are to be performed"
 (UpdateStack's answer), where CloudFormation creates it with status FAILED
 and the reason "The submitted information didn't contain changes", which is
@@ -46,7 +45,6 @@ This module fills those gaps, and nothing else:
 - the Lambda function model also passes PackageType, Architectures,
   TracingConfig, ImageConfig, EphemeralStorage and Layers;
 - executing a change set re-reads the stack's template and outputs;
-- ListEventSourceMappings by function name compares the function's ARN;
 - ValidateTemplate fails on cfn-lint's errors only, not its warnings;
 - CreateChangeSet leaves an unchanged stack to the backend, which marks the
   change set FAILED with CloudFormation's reason;
@@ -59,6 +57,13 @@ This module fills those gaps, and nothing else:
   Interface Emulator running the function's own code, Invoke of an Image
   function is sent to it (a stand-in for Lambda's execution only: moto
   records the call, the real handler answers it).
+
+- ECR's GetDownloadUrlForLayer, which moto lacks (it stores an image's
+  manifest, never its blobs): the stand-ins that push (tests/standins/docker,
+  tests/standins/podman-ecr) PUT each image's config blob to
+  /_standin/ecr-blobs/<digest> on this server, and GetDownloadUrlForLayer
+  answers, as ECR does with a pre-signed S3 URL, a URL here to read it back,
+  for a blob an image of that repository references.
 
 What moto's Lambda cannot store at all (LoggingConfig) is not faked here; the
 tests check it on the templates instead.
@@ -75,14 +80,18 @@ from typing import Any
 # samtranslator builds ARNs for the region of its boto3 session.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from moto.apigatewayv2.models import apigatewayv2_backends  # noqa: E402
-from moto.awslambda.models import LambdaBackend, LambdaFunction, lambda_backends  # noqa: E402
-from moto.cloudformation import models as cfn_models  # noqa: E402
-from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
-from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
-from moto.core.common_models import CloudFormationModel  # noqa: E402
-from moto.iam.models import Group, Role, User, iam_backends  # noqa: E402
-from moto.logs.models import LogGroup  # noqa: E402
+from moto.apigatewayv2.models import apigatewayv2_backends
+from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.common_models import CloudFormationModel
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.ecr.responses import ECRResponse
+from moto.iam.models import Group, Role, User, iam_backends
+from moto.logs.models import LogGroup
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 SERVERLESS = "AWS::Serverless-2016-10-31"
 
@@ -622,19 +631,43 @@ def _validate_template_errors_only(self, template: str) -> list:
     return [m for m in _validate_template(self, template) if m.rule.id.startswith("E")]
 
 
-_list_event_source_mappings = LambdaBackend.list_event_source_mappings
+# --- ECR layer downloads --------------------------------------------------------
+
+BLOB_PATH = "/_standin/ecr-blobs/"
+_blobs: dict[str, bytes] = {}  # digest -> the blob the stand-ins PUT
 
 
-def _list_event_source_mappings_of_the_function(self, event_source_arn, function_name):
-    """ListEventSourceMappings --function-name lists the function's mappings
-    however they named it: moto compares the name as given when the mapping
-    was made, so one made with the function's ARN (as Terraform's and osls's
-    are) never matched its name."""
-    mappings = _list_event_source_mappings(self, event_source_arn, None)
-    if function_name:
-        arn = self.get_function(function_name).function_arn
-        mappings = [m for m in mappings if m.function_arn == arn]
-    return mappings
+class LayersNotFoundException(ServiceException):
+    code = "LayersNotFoundException"
+
+
+def _serve_blobs(call):
+    """moto's WSGI app, and PUT/GET of blobs under BLOB_PATH."""
+    def serve(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(BLOB_PATH):
+            return call(self, environ, start_response)
+        digest = path[len(BLOB_PATH):]
+        if environ["REQUEST_METHOD"] == "PUT":
+            _blobs[digest] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            start_response("201 Created", [("Content-Length", "0")])
+            return [b""]
+        if digest not in _blobs:
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return [b""]
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(len(_blobs[digest])))])
+        return [_blobs[digest]]
+    return serve
+
+
+def _get_download_url_for_layer(self) -> ActionResult:
+    name, digest = self._get_param("repositoryName"), self._get_param("layerDigest")
+    repository = self.ecr_backend._get_repository(name, self._get_param("registryId"))
+    # ECR: "You can only get URLs for image layers that are referenced in an image."
+    if digest not in _blobs or not any(digest in image.image_manifest for image in repository.images):
+        raise LayersNotFoundException(f"The layer {digest} does not exist in the repository {name}")
+    return ActionResult({"downloadUrl": f"http://{self.headers['Host']}{BLOB_PATH}{digest}", "layerDigest": digest})
 
 
 def install() -> None:
@@ -646,7 +679,8 @@ def install() -> None:
     CloudFormationResponse.create_change_set = _create_change_set_even_without_changes
     LogGroup.get_cfn_attribute = _log_group_attribute_as_cloudformation
     LambdaFunction.invoke = _invoke_in_emulator
-    LambdaBackend.list_event_source_mappings = _list_event_source_mappings_of_the_function
+    ECRResponse.get_download_url_for_layer = _get_download_url_for_layer
+    DomainDispatcherApplication.__call__ = _serve_blobs(DomainDispatcherApplication.__call__)
     cfn_models.CloudFormationBackend.validate_template = _validate_template_errors_only
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)

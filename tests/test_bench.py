@@ -121,3 +121,13 @@ def test_the_readme_has_every_block_of_the_benchmark():
         start, end = bench.markers(block)
         assert readme.count(start) == 1 and readme.count(end) == 1, f"README.md lacks {start} ... {end}"
         assert readme.index(start) < readme.index(end)
+
+
+def test_the_loop_table_has_a_row_per_language_and_loop_with_the_median():
+    bench = bench_module()
+    rows = [{"language": "go", "tool": "mise run serve", "times": [1.0, 3.0, 2.0]},
+            {"language": "rust", "tool": "cargo lambda watch", "missing": "cargo-lambda is not installed"}]
+    table = bench.render_loop_table(rows, 3)
+    assert "| go | mise run serve | 2.00 s |" in table
+    assert "| rust | cargo lambda watch | cargo-lambda is not installed |" in table
+    assert set(bench.GREETINGS) == set(bench.choices("language")), "a greeting to edit in every language"

@@ -8,8 +8,8 @@ same server. The container engine is still the docker stand-in
 (tests/standins/docker): no engine runs here, so `publish` stores an image
 manifest in moto's ECR instead of pushing a real image.
 
-Which deploys (deploy_rotation): every trigger once, each with another IaC
-tool (DEPLOY_IAC), so every IaC tool deploys, in four deploys.
+Which deploys (DEPLOYS): every trigger once, and every IaC tool, in four
+deploys.
 
 What moto cannot store is checked on the tool's own template instead, and says
 so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings).
@@ -47,45 +47,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (COPIER, GIT_IDENTITY, MATRIX, ROOT, assert_case, aws, aws_env, cases_for, cdk_node_modules,
-                      choice_values, mise_env, moto_server, params, reserve, rie_path, run, wait_for_port)
-from test_iac import OSLS_TEMPLATE, CfnLoader, terraform_config
+from conftest import (COPIER, GIT_IDENTITY, ROOT, assert_case, aws, aws_env, cases_for, cdk_node_modules, mise_env,
+                      moto_server, params, pick, reserve, rie_path, run, wait_for_port)
+from support.choices import TRIGGERS, output_name, trigger_outputs
+from support.iac import OSLS_TEMPLATE, CfnLoader, terraform_config
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
 ACCOUNT = "123456789012"  # moto's account
-ROUTES = ["GET /goodbye", "GET /hello"]
+ROUTES = sorted(yaml.safe_load(COPIER["http_routes"]["default"]))  # copier.yml's, which the IaC declares
 # The answers these projects take by default (copier.yml).
 DEFAULT = {q: COPIER[q]["default"] for q in ("memory_size", "timeout", "log_retention_days")}
-# The stack outputs invoke:remote reads: CloudFormation's name, Terraform's.
-OUTPUTS = {"FunctionUrl": "function_url", "QueueUrl": "queue_url",
-           "DeadLetterQueueUrl": "dead_letter_queue_url", "ScheduleName": "schedule_name"}
 
 
-# Which IaC tool deploys each trigger: every trigger once and every tool once
-# (test_deploy_rotation_covers_every_trigger_and_tool checks it against
-# copier.yml's choices). The pairs are ones moto serves a second deploy of
-# without drift: Terraform's second apply of the SQS queue finds moto's
-# queue attributes changed (so Terraform deploys the Function URL), while
-# the CloudFormation tools' second deploy sends nothing new.
-DEPLOY_IAC = {"http-api": "sam", "function-url": "terraform", "sqs": "serverless", "schedule": "cdk"}
-
-
-def deploy_rotation() -> list[dict]:
-    """Every trigger deployed once, with DEPLOY_IAC's tool, without a deploy
-    per tool and trigger (16). The default trigger (http-api, whose API
-    checks are the most detailed) deploys with the default tool. The other
-    answers are the first combination's (copier.yml's order). The IaC
-    validation tests (test_iac) cover every iac x trigger without deploying."""
-    return [next(c for c in MATRIX if (c["trigger"], c["iac"]) == pair) for pair in DEPLOY_IAC.items()]
-
-
-def test_deploy_rotation_covers_every_trigger_and_tool():
-    assert sorted(DEPLOY_IAC) == sorted(choice_values("trigger"))
-    assert sorted(DEPLOY_IAC.values()) == sorted(choice_values("iac"))
-    assert DEPLOY_IAC[COPIER["trigger"]["default"]] == COPIER["iac"]["default"]
-
-
-DEPLOYS = deploy_rotation()
+# Every trigger deployed once, and every IaC tool deploying one, in four
+# deploys, not 12 (the IaC validation tests of test_iac cover every iac x
+# trigger without deploying); copier.yml's defaults elsewhere.
+DEPLOYS = pick(("trigger",), ("iac",))
 # The first deploy (SAM) with a free-text description that YAML would cut at
 # " #" or refuse at ": " unquoted: it must reach the stack and the function
 # intact (test_free_text reads harder ones back from every file).
@@ -124,7 +101,7 @@ class Project:
         out = aws([*args, *endpoint, "--region", REGION, "--output", "json"], self.env).stdout
         return json.loads(out) if out.strip() else {}
 
-    def clone(self, dst: Path) -> "Project":
+    def clone(self, dst: Path) -> Project:
         run(["git", "clone", "-q", str(self.path), str(dst)], self.path)
         return Project(dst, self.env)
 
@@ -140,7 +117,8 @@ class Project:
         if iac == "terraform":
             out = json.loads(run(["terraform", "-chdir=terraform", "output", "-json"], self.path,
                                  env=self.env).stdout)
-            return {cfn: out[tf]["value"] for cfn, tf in OUTPUTS.items() if tf in out}
+            return {cfn: out[output_name(iac, cfn)]["value"] for cfn in trigger_outputs()
+                    if output_name(iac, cfn) in out}
         (stack,) = self.aws("cloudformation", "describe-stacks", "--stack-name", "hello-fn")["Stacks"]
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
@@ -195,8 +173,9 @@ def project(render, tmp_path, moto):
 def preinstall_osls(folder: Path) -> None:
     """serverless/node_modules as the project's own `npm ci` makes it (from
     the suite's cache of that install, conftest's cdk_node_modules), with the
-    record serverless/npm-ci writes after an install, so the tasks skip
-    theirs: a deploy then spends no 20 s (or a registry's stall) on npm."""
+    record scripts/serverless-dependencies writes after an install, so the
+    tasks skip theirs: a deploy then spends no 20 s (or a registry's stall)
+    on npm."""
     node_modules = cdk_node_modules(folder)
     node = run(["node", "--version"], folder).stdout.encode()
     (node_modules / ".installed-from").write_bytes(
@@ -208,6 +187,14 @@ def preinstall_osls(folder: Path) -> None:
 def api_id(p: Project) -> str:
     (api,) = p.aws("apigatewayv2", "get-apis")["Items"]
     return api["ApiId"]
+
+
+def queue_mappings(p: Project, queue_arn: str) -> list[dict]:
+    """The event source mappings reading this queue. By the queue, not by
+    --function-name: moto matches that against the string the IaC gave
+    (Terraform gives the function's ARN, SAM and CDK its name), where AWS
+    resolves either."""
+    return p.aws("lambda", "list-event-source-mappings", "--event-source-arn", queue_arn)["EventSourceMappings"]
 
 
 def queue_attributes(p: Project, url: str) -> dict:
@@ -235,8 +222,7 @@ def identities(p: Project, answers: dict) -> dict:
     elif trigger == "sqs":
         ids["queues"] = [(a["QueueArn"], a["CreatedTimestamp"]) for a in (
             queue_attributes(p, outputs["QueueUrl"]), queue_attributes(p, outputs["DeadLetterQueueUrl"]))]
-        ids["mappings"] = [m["UUID"] for m in p.aws("lambda", "list-event-source-mappings", "--function-name",
-                                                    "hello-fn")["EventSourceMappings"]]
+        ids["mappings"] = [m["UUID"] for m in queue_mappings(p, ids["queues"][0][0])]
     else:
         schedule = p.aws("scheduler", "get-schedule", "--name", outputs["ScheduleName"])
         ids["schedule"] = (schedule["Arn"], schedule["CreationDate"])
@@ -262,8 +248,9 @@ def assert_deployed(p: Project, answers: dict, image: str) -> None:
     assert fn["Architectures"] == [answers["architecture"]]
     assert (fn["MemorySize"], fn["Timeout"]) == (DEFAULT["memory_size"], DEFAULT["timeout"]), fn
     assert fn["TracingConfig"] == {"Mode": "Active"}
-    # The description as answered: the CloudFormation stack's (SAM, CDK) and
-    # the function's (SAM, osls; Terraform gives the function a text of its own, CDK none).
+    # The description as answered: the CloudFormation stack's (SAM, CDK, osls)
+    # and the function's (SAM, osls; Terraform gives the function a text of its
+    # own, CDK none).
     description = p.answers()["description"]
     if answers["iac"] != "terraform":
         (stack,) = p.aws("cloudformation", "describe-stacks", "--stack-name", "hello-fn")["Stacks"]
@@ -364,7 +351,7 @@ def assert_queue(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
     # The dead letters are kept as long as SQS allows: 14 days.
     assert dead_letters["MessageRetentionPeriod"] == str(14 * 24 * 3600)
 
-    (mapping,) = p.aws("lambda", "list-event-source-mappings", "--function-name", "hello-fn")["EventSourceMappings"]
+    (mapping,) = queue_mappings(p, queue["QueueArn"])
     assert mapping["EventSourceArn"] == queue["QueueArn"]
     assert mapping["FunctionArn"] == fn["FunctionArn"]
     assert mapping["State"] == "Enabled"
@@ -674,9 +661,11 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
     output = second.stdout + second.stderr
     if iac == "terraform":
         assert re.search(r"Resources: 1 imported, \d+ added, 0 changed, 0 destroyed\.", first.stdout), first.stdout
-        # moto returns no LoggingConfig and an empty ImageConfig, so the
-        # provider updates the function in place; nothing is added or replaced.
-        assert "Resources: 0 added, 1 changed, 0 destroyed." in output, output
+        # Nothing is added or replaced. Some things are updated in place,
+        # after what moto returns: no LoggingConfig and an empty ImageConfig
+        # (the function), and JSON policies and redrive policies spaced
+        # otherwise (a queue's).
+        assert re.search(r"Resources: 0 added, [1-9]\d* changed, 0 destroyed\.", output), output
         assert "must be replaced" not in output
     elif iac == "sam":
         assert "No changes to deploy" in output, output
@@ -711,16 +700,13 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
     assert p.git_status() == "", "a publish-deploy-destroy cycle leaves the tree clean"
 
     # With nothing deployed, invoke:remote names the output it looked for.
-    # (The HTTP API's task, unchanged since before triggers, says it generally.)
     gone = p.mise("invoke:remote", check=False)
     assert gone.returncode != 0
-    if answers["trigger"] == "http-api":
-        assert "no deployed endpoint found; run 'mise run deploy' first" in gone.stderr, gone.stderr
-    else:
-        output = {"function-url": "FunctionUrl", "sqs": "QueueUrl", "schedule": "ScheduleName"}[answers["trigger"]]
-        if iac == "terraform":
-            output = OUTPUTS[output]
-        assert f"(stack output {output}); run 'mise run deploy' first" in gone.stderr, gone.stderr
+    trigger = TRIGGERS[answers["trigger"]]
+    said = f"no deployed {trigger['remote_target']} found"
+    if trigger["remote_output"]:
+        said += f" (stack output {output_name(iac, trigger['remote_output'])})"
+    assert f"{said}; run 'mise run deploy' first" in gone.stderr, gone.stderr
 
     # With nothing deployed, destroy still succeeds; --repository deletes the
     # repository and its images too.

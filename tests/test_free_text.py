@@ -35,7 +35,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from conftest import COPIER, FREE_TEXT, FREE_TEXT_MARKER, hostile_answer, render_validator, run
-from test_iac import IAC_PROJECTS, IACS, cdk_synth, osls_package, sam_transformed
+from support.iac import IAC_PROJECTS, IACS, cdk_synth, osls_package, sam_transformed
 
 # GitHub renders READMEs as CommonMark with tables and strikethrough.
 MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
@@ -75,8 +75,8 @@ def jinja_env(template: Path):
 
 def macro(template_snapshot: Path, name: str, value: str) -> str:
     """includes/quote.jinja's macro applied to the value, in Copier's own Jinja environment."""
-    return jinja_env(template_snapshot).from_string(f"{{% from 'includes/quote.jinja' import {name} %}}{{{{ {name}(value) }}}}").render(
-        value=value)
+    source = f"{{% from 'includes/quote.jinja' import {name} %}}{{{{ {name}(value) }}}}"
+    return jinja_env(template_snapshot).from_string(source).render(value=value)
 
 
 def markdown_paragraph(text: str) -> str:

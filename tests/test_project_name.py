@@ -22,6 +22,7 @@ import yaml
 
 from conftest import COPIER, copier_jinja_env, render_validator, snapshot_template
 
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> str:
     """This working tree's template, outside git (uncommitted changes included)."""

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 import standin_images
-from conftest import (GIT_IDENTITY, MATRIX, ROOT, aws, aws_env, local_server, mise_env, moto_server, one_per, params,
+from conftest import (GIT_IDENTITY, MATRIX, PLATFORM, ROOT, aws, aws_env, mise_env, moto_server, one_per, params,
                       reserve_one, run)
+from support.choices import TRIGGERS
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -113,7 +114,7 @@ def test_publish_creates_the_repository_once_and_pushes_by_commit(workspace, ans
     builds = [a for a in docker if a[:2] == ["buildx", "build"]]
     assert len(builds) == 1 and docker.index(builds[0]) > docker.index(login["argv"])
     build = builds[0]
-    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    platform = PLATFORM[answers["architecture"]]
     assert build[build.index("--platform") + 1] == platform
     assert "--provenance=false" in build and "--sbom=false" in build
     assert "--push" in build and "--metadata-file" in build
@@ -148,7 +149,7 @@ def test_publish_image_pushes_that_image_unchanged(workspace):
     commit = run(["git", "rev-parse", "--short=12", "HEAD"], ws.project).stdout.strip()
     repo = answers.get("ecr_repository", "hello-fn")
     registry = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
-    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    platform = PLATFORM[answers["architecture"]]
     other = "linux/amd64" if platform == "linux/arm64" else "linux/arm64"
 
     missing = ws.mise("publish", "--image", "hello-fn:ci", check=False)
@@ -167,6 +168,30 @@ def test_publish_image_pushes_that_image_unchanged(workspace):
                     "--image-ids", f"imageTag={commit}")["imageDetails"][0]["imageDigest"]
     assert (ws.project / "build" / "published-image").read_text().strip() == f"{registry}/{repo}@{digest}"
 
+
+
+def test_publish_refuses_an_image_of_another_architecture(workspace):
+    """A single-platform image whose config names another platform than the
+    answered architecture's (as a Dockerfile whose last stage pins
+    --platform=$BUILDPLATFORM builds): publish reads the config ECR stores
+    (GetDownloadUrlForLayer, which the local AWS API gets from
+    tests/moto_cfn.py), refuses it, says what to change, and records
+    nothing for deploy; the same tag reused later is refused as well."""
+    answers = MATRIX[0]
+    ws = workspace(answers)
+    platform = PLATFORM[answers["architecture"]]
+    other = "linux/amd64" if platform == "linux/arm64" else "linux/arm64"
+    repo = answers.get("ecr_repository", "hello-fn")
+    for attempt in ("pushed", "reused"):
+        refused = ws.mise("publish", check=False, env={"STANDIN_DOCKER_BUILT_PLATFORM": other})
+        assert refused.returncode != 0, attempt
+        assert f"is a {other} image, but this function runs\n{platform} (mise.toml's IMAGE_PLATFORM, " \
+               f"from the architecture answer: {answers['architecture']})" in refused.stderr, refused.stderr
+        assert "FROM --platform=$BUILDPLATFORM" in refused.stderr and "--tag NEW" in refused.stderr
+        assert f"aws ecr batch-delete-image --repository-name {repo}" in refused.stderr
+        assert not (ws.project / "build" / "published-image").exists(), attempt
+    assert len(pushes(ws)) == 1, "the second publish reused the tag"
+    assert "reusing" in refused.stdout
 
 CREDENTIALS_ADVICE = "error: no usable AWS credentials; run 'aws configure' or 'aws sso login', or set AWS_PROFILE"
 UNREACHABLE_ADVICE = "error: the AWS API cannot be reached in region {region}; check the region's name"
@@ -256,23 +281,11 @@ def test_invoke_remote_before_deploy_says_deploy_first(workspace, answers):
     ws = workspace(answers)
     result = ws.mise("invoke:remote", check=False)
     assert result.returncode != 0
-    what = "queue" if answers["trigger"] == "sqs" else "endpoint"
-    assert f"no deployed {what} found" in result.stderr
+    assert f"no deployed {TRIGGERS[answers['trigger']]['remote_target']} found" in result.stderr
     # The CLI's reason, once, before the advice.
     cause = ("aws: An error occurred (ValidationError) when calling the DescribeStacks operation: "
              "Stack with id hello-fn does not exist")
     assert result.stderr.count(cause) == 1, result.stderr
-
-
-@pytest.fixture
-def local_registry(tmp_path):
-    """Debian's docker-registry on 127.0.0.1, storing in tmp_path."""
-    port = reserve_one()
-    config = tmp_path / "registry.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
-                      f"http:\n  addr: 127.0.0.1:{port}\n")
-    with local_server(["docker-registry", "serve", str(config)], tmp_path / "registry.log", port):
-        yield f"127.0.0.1:{port}"
 
 
 PODMAN_PROBLEM = (standin_images.podman_problem() if shutil.which("podman") else "podman is not installed") or (
@@ -295,7 +308,7 @@ def test_publish_with_podman_pushes_for_real_and_records_the_pushed_digest(works
 
     podman = [c["argv"] for c in ws.calls("podman")]
     build = next(a for a in podman if a[:1] == ["build"])
-    platform = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}[answers["architecture"]]
+    platform = PLATFORM[answers["architecture"]]
     assert build[build.index("--platform") + 1] == platform
     assert not [a for a in build if a.startswith(("--provenance", "--sbom"))], "podman takes neither"
     assert build[build.index("--tag") + 1] == f"{registry}/{repo}:{commit}"

@@ -18,9 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import GIT_IDENTITY, ROOT, run
-from test_update import release, releases
-
-COPIER_PIN = re.search(r"^copier==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+from support.releases import COPIER_PIN, release, releases
 
 
 def setup_commands() -> list[str]:

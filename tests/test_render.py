@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import COPIER, GOARCH, MATRIX, ROOT, cases_for, choice_values, combo_id, one_per, params, run
+from support.choices import TRIGGERS
 
 # Checks of every combination: one xdist group, whose renders happen once (conftest).
 pytestmark = pytest.mark.xdist_group("matrix")
@@ -169,14 +170,8 @@ def test_no_pointer_to_what_is_not_generated(render, answers):
 
 
 # What the generated README must say for each trigger: the event source, its
-# events and how to send the deployed function one.
-README_SAYS = {
-    "http-api": ["API Gateway HTTP API requests", "events/hello.json", "GET the deployed /hello"],
-    "function-url": ["Function URL", "AuthType: AWS_IAM", "events/hello.json", "signed"],
-    "sqs": ["SQS queue", "batchItemFailures", "dead-letter queue", "events/batch.json", "send the queue a message"],
-    "schedule": ["`rate(1 hour)` (UTC)", "EventBridge Scheduler", "Scheduled Event", "dead-letter queue",
-                 "events/scheduled.json", "aws lambda invoke"],
-}
+# events and how to send the deployed function one (tests/data/triggers/*.yaml).
+README_SAYS = {trigger: data["readme"] for trigger, data in TRIGGERS.items()}
 
 
 @pytest.mark.parametrize("answers", params(one_per("language", "trigger")))

@@ -14,8 +14,8 @@ import shutil
 import pytest
 import yaml
 
-from conftest import COPIER, ROOT, cdk_node_modules, one_per, render_validator, run
-from test_iac import terraform_binary
+from conftest import COPIER, ROOT, cdk_node_modules, choice_values, one_per, render_validator, run
+from support.iac import terraform_binary
 
 RULES = yaml.safe_load((ROOT / "tests" / "rules.yaml").read_text())
 ROWS = [(q, value, verdict == "good") for q, table in RULES.items() for verdict in ("good", "bad")
@@ -109,3 +109,11 @@ def test_terraform_judges_as_the_table(render, tmp_path, trigger):
               if '"row_' in line and "fail" in line]
     assert failed == [] and result.returncode == 0, (failed, result.stdout[-3000:], result.stderr[-3000:])
     assert f"{len(rows)} passed, 0 failed" in result.stdout, result.stdout[-2000:]
+
+
+def test_terraform_takes_the_questions_log_retention_days(render):
+    """variables.tf's list of retention days is copier.yml's choices (a copy:
+    Terraform cannot read the question)."""
+    variables = (render(project("terraform", "http-api")).path / "terraform" / "variables.tf").read_text()
+    (listed,) = re.findall(r"contains\(\[([\d, ]+)\], var\.log_retention_days\)", variables)
+    assert [int(days) for days in listed.split(",")] == choice_values("log_retention_days")

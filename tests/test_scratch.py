@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import (CARGO_TARGET_DIR, HOST_ARCH, MATRIX, RIE_TOOL, ROOT, assert_cases, emulator,
-                      images, mise_env, one_per, params, run)
+                      images, mise_env, one_per, params, run, rust_target)
 
 ONE_SCRATCH_PER_LANGUAGE_ARCH = [c for c in images() if c["base_image"] == "scratch"]
 
@@ -38,7 +38,7 @@ def test_custom_cannot_choose_scratch():
 
 
 def musl_target(architecture: str) -> str:
-    return {"x86_64": "x86_64-unknown-linux-musl", "arm64": "aarch64-unknown-linux-musl"}[architecture]
+    return rust_target(architecture, "musl")
 
 
 # Every trigger: each has its own handler and dependencies.

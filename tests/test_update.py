@@ -12,29 +12,23 @@ commit), edits it as a user would, commits, and updates.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
-import copier
 import pytest
-import yaml
 from packaging.version import Version
 from plumbum import local
 
-from conftest import GIT_IDENTITY, MATRIX, ROOT, run, snapshot_template
-
-SAM_TEMPLATE = Path("template") / "{% if iac == 'sam' %}sam{% endif %}" / "template.yaml.jinja"
-README_TEMPLATE = Path("template") / "README.md.jinja"
-
-IDENTITY = GIT_IDENTITY
+from conftest import MATRIX, ROOT, run
+from support.releases import (IDENTITY, README_TEMPLATE, SAM_TEMPLATE, answers, copy, first_release, git, release,
+                              releases, status, update)
 
 # What v1.1.0 changes.
 TITLE_V11 = "# {{ project_name }}: a Lambda function on provided:al2023"
 PARAGRAPH_V11 = "Template 1.1.0 adds this paragraph before the first section."
 TRACING_V11 = "      Tracing: Active"
 
-# The answers every project starts from (non-defaults, to show they survive).
-ANSWERS = {"project_name": "my-fn", "memory_size": 256, "log_retention_days": 30}
 
 # The function's code: no IaC or architecture answer may touch it.
 CODE = (
@@ -60,45 +54,6 @@ OTHER_IACS = sorted({c["iac"] for c in MATRIX if c["language"] == "go"} - {"sam"
 # --------------------------------------------------------------------- helpers
 
 
-def git(cwd: Path, *args: str) -> str:
-    return run(["git", *args], cwd=cwd, env=IDENTITY).stdout
-
-
-def status(cwd: Path) -> str:
-    return git(cwd, "status", "--porcelain")
-
-
-snapshot = snapshot_template
-
-
-def release(repo: Path, version: str, why: str, commit: str | None = None) -> None:
-    """Tag a release the way releases are tagged: annotated, on `commit` (as
-    CHANGELOG.md names it), or else on a new commit of everything."""
-    if commit is None:
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "--allow-empty", "-m", why)
-        commit = "HEAD"
-    git(repo, "tag", "-a", version, commit, "-m", f"Release {version}: {why}")
-
-
-# A release heading of CHANGELOG.md: "## v0.1.0 (2026-11-27, commit <40 hex>)".
-RELEASE_HEADING = re.compile(r"## (v\d+\.\d+\.\d+\S*) \((\d{4}-\d\d-\d\d), commit ([0-9a-f]{40})\)")
-
-
-def releases() -> dict[str, str]:
-    """{tag: commit} for each release in CHANGELOG.md, newest first: the one
-    place that says which commit a release is. Tests make their release tags
-    from it, in throwaway repositories, and never read this clone's tags."""
-    found = {}
-    for line in (ROOT / "CHANGELOG.md").read_text().splitlines():
-        if line.startswith("## v"):
-            match = RELEASE_HEADING.fullmatch(line)
-            assert match, f"CHANGELOG.md: a release heading without its date and full commit: {line!r}"
-            assert match[1] not in found, f"CHANGELOG.md lists {match[1]} twice"
-            found[match[1]] = match[3]
-    return found
-
-
 def edit(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text()
     assert text.count(old) >= 1, f"{old!r} not in {path}"
@@ -119,36 +74,6 @@ def change_template_v11(repo: Path) -> None:
     match = re.search(r"^ +Timeout: \{\{ timeout \}\}\n", text, re.MULTILINE)
     assert match, "the SAM template has no Timeout line to anchor the change"
     sam.write_text(text[: match.end()] + TRACING_V11 + "\n" + text[match.end() :])
-
-
-def copy(repo: Path, dst: Path, ref: str = "v1.0.0", **data) -> Path:
-    copier.run_copy(
-        str(repo),
-        str(dst),
-        vcs_ref=ref,
-        data={**ANSWERS, **data},
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-    )
-    return dst
-
-
-def update(dst: Path, ref: str, **data) -> None:
-    copier.run_update(
-        str(dst),
-        vcs_ref=ref,
-        data=data,
-        defaults=True,
-        overwrite=True,
-        unsafe=True,
-        conflict="inline",
-        quiet=True,
-    )
-
-
-def answers(dst: Path) -> dict:
-    return yaml.safe_load((dst / ".copier-answers.yml").read_text())
 
 
 def code(dst: Path) -> dict[str, bytes]:
@@ -173,15 +98,6 @@ def user_edits(dst: Path, readme=True, sam=True) -> None:
 
 
 pytestmark = pytest.mark.usefixtures("git_identity")
-
-
-def first_release(parent: Path) -> Path:
-    """A template repository holding this working tree's template as v1.0.0."""
-    repo = snapshot(parent / "lambda-template")
-    with local.env(**IDENTITY):
-        git(repo, "init", "-q", "-b", "main")
-        release(repo, "v1.0.0", "First release")
-    return repo
 
 
 @pytest.fixture(scope="module")
@@ -339,6 +255,6 @@ def test_changelog_names_each_release_by_a_commit_of_this_history():
     versions = [Version(tag) for tag in tagged]
     assert versions == sorted(versions, reverse=True), "CHANGELOG.md: releases not newest first"
     commits = list(tagged.values())
-    for newer, older in zip(commits, commits[1:]):
+    for newer, older in itertools.pairwise(commits):
         assert newer != older and git_ok("merge-base", "--is-ancestor", older, newer), \
             f"CHANGELOG.md: {older} is not before {newer}"

@@ -20,7 +20,8 @@ import yaml
 from plumbum import local
 
 from conftest import GIT_IDENTITY, ROOT, TEMPLATE_PARTS, run, snapshot_template
-from test_update import answers, copy, git, release, releases, status, update
+from matrix import load_copier_yml
+from support.releases import answers, copy, git, release, releases, status, update
 
 # The last release before the trigger question.
 PRE_TRIGGER_RELEASE = "v0.1.0"
@@ -39,29 +40,39 @@ PROJECTS = [
 # README.md and a Dockerfile comment); the description is written as a quoted
 # string in the SAM template and a double-quoted one in the CDK app (includes/
 # quote.jinja); Go's HTTP handler logs a malformed event (its logger comes
-# from cmd/bootstrap/main.go), and so does the custom one (function.sh); Rust declares tokio's rt feature (Cargo.toml) and says why
-# its HTTP handler takes aws_lambda_events' types (src/handler.rs); Terraform's state bucket is TLS-only and expires replaced
-# states (scripts/terraform-backend), and tftest/ names versions.tf's minimum;
+# from cmd/bootstrap/main.go), and so does the custom one (function.sh);
+# Rust declares tokio's rt feature (Cargo.toml) and says why its HTTP handler
+# takes aws_lambda_events' types (src/handler.rs); Terraform's state bucket is
+# TLS-only and expires replaced states (scripts/terraform-backend), tftest/
+# names versions.tf's minimum, and log_retention_days takes the question's
+# choices only (variables.tf);
 # in every project, actions pinned by commit SHA (the
 # workflows), exact tool versions (mise.toml, and the Go and Rust build images
 # in the Dockerfile), publish's check for an image index, start's and
 # start:native's port checks, emulator, timeout, memory and --env-file, invoke's word on a port nothing
 # listens on, the AWS CLI's own error shown by scripts/aws-context (and by
 # the SAM and CDK projects' invoke:remote), and the README's deploy role
-# (whose iam/ files are new, so not in `git diff`). Name here what a release
-# changes.
+# (whose iam/ files are new, so not in `git diff`); .gitignore lists only the
+# chosen IaC tool's local state, and every invoke:remote reads its outputs
+# through the tool's own reader (includes/iac/<tool>/outputs.jinja); the CDK
+# stack imports its trigger's module (cdk/lib/triggers/, new files like
+# cdk/lib/checkov.ts), and Terraform's trigger outputs move from outputs.tf
+# into the trigger's file. Name here what a release changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
-                         ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md", "mise.toml",
-                         "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context"]
+                         ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md",
+                         "mise.toml", "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context",
+                         ".gitignore"]
 RELEASE_CHANGES = {
     "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", ".config/mise/tasks/invoke/remote", "cmd/bootstrap/main.go",
-                                   "internal/handler/handler.go", "internal/handler/handler_test.go"],
+                                   "internal/handler/handler.go", "internal/handler/handler_test.go",
+                                   "scripts/build-bootstrap"],
     # (the rust project is the CDK one: its tasks skip an npm ci they need not run)
-    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/invoke/remote", "Cargo.toml", "src/handler.rs",
-                                     ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
-                                     ".config/mise/tasks/validate"],
+    "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/invoke/remote", "Cargo.toml",
+                                     "src/handler.rs", ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
+                                     ".config/mise/tasks/validate", "cdk/lib/function-stack.ts"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
-                                       "terraform/tftest/validation.tftest.hcl"],
+                                       ".config/mise/tasks/invoke/remote", "terraform/outputs.tf", "terraform/api.tf",
+                                       "terraform/tftest/validation.tftest.hcl", "terraform/variables.tf"],
 }
 
 pytestmark = pytest.mark.usefixtures("git_identity")
@@ -105,7 +116,7 @@ def test_the_release_had_no_trigger_question(template_repo):
     tagged = git(template_repo, "rev-parse", f"{PRE_TRIGGER_RELEASE}^{{commit}}").strip()
     assert tagged == releases()[PRE_TRIGGER_RELEASE]
     old = yaml.safe_load(run(["git", "show", f"{PRE_TRIGGER_RELEASE}:copier.yml"], template_repo).stdout)
-    new = yaml.safe_load((template_repo / "copier.yml").read_text())
+    new = load_copier_yml(template_repo)
     assert "trigger" not in old and "trigger" in new
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import COPIER, MATRIX_QUESTIONS, choice_values, render_validator, snapshot_template
+from support.choices import TRIGGERS
 
 DEFAULT_ANSWERS = {
     q: spec["default"] for q, spec in COPIER.items() if not q.startswith("_") and "default" in spec
@@ -87,12 +88,7 @@ BAD = [
 ]
 
 # The trigger a question is asked for (its `when`): the rows above answer it too.
-ASKED_WHEN = {
-    "function_url_auth": {"trigger": "function-url"},
-    "sqs_batch_size": {"trigger": "sqs"},
-    "sqs_batching_window": {"trigger": "sqs"},
-    "schedule_expression": {"trigger": "schedule"},
-}
+ASKED_WHEN = {question: {"trigger": trigger} for trigger, data in TRIGGERS.items() for question in data["questions"]}
 
 # question, good boundary answer, what the rendered project must then contain
 GOOD = [

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import COPIER, GOARCH, MATRIX, ROOT, aws_env, moto_server, one_per, params, run
+from support.choices import IAC_TOOLS
 
 # Checks of every combination: one xdist group, whose renders happen once (conftest).
 pytestmark = pytest.mark.xdist_group("matrix")
@@ -124,7 +125,8 @@ def assert_actions_pinned_by_commit(path):
     for uses in lines:
         # A called workflow is this repository's own, checked here too.
         if not uses.startswith("./.github/workflows/"):
-            assert PINNED_ACTION.fullmatch(uses), f"{path.name}: {uses} is not pinned by commit SHA with a # vX.Y.Z comment"
+            assert PINNED_ACTION.fullmatch(uses), \
+                f"{path.name}: {uses} is not pinned by commit SHA with a # vX.Y.Z comment"
     # Every step's action as YAML reads it is one of the lines checked above.
     for job in yaml.safe_load(text)["jobs"].values():
         for step in [job, *steps(job)]:
@@ -154,10 +156,9 @@ def test_dependabot_covers_every_ecosystem(render, answers):
         assert ecosystems[language] == "/"
     assert ecosystems["docker"] == "/"
     assert ecosystems["github-actions"] == "/"
-    iac = {"cdk": ("npm", "/cdk"), "terraform": ("terraform", "/terraform"),
-           "serverless": ("npm", "/serverless")}.get(answers["iac"])
+    iac = IAC_TOOLS[answers["iac"]]["dependabot"]
     if iac:
-        assert ecosystems[iac[0]] == iac[1]
+        assert ecosystems[iac["ecosystem"]] == iac["directory"]
 
 
 @pytest.mark.parametrize("answers", params(one_per("iac")))
@@ -189,7 +190,8 @@ ACCOUNT = "123456789012"
 # only a condition on the function): the only ones "Resource": "*" may hold.
 NO_RESOURCE_LEVEL = {
     "ecr:GetAuthorizationToken", "cloudformation:GetTemplateSummary", "cloudformation:ValidateTemplate",
-    "lambda:CreateEventSourceMapping", "lambda:ListEventSourceMappings", "logs:DescribeLogGroups", "logs:CreateLogDelivery",
+    "lambda:CreateEventSourceMapping", "lambda:ListEventSourceMappings", "logs:DescribeLogGroups",
+    "logs:CreateLogDelivery",
     "logs:DeleteLogDelivery", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
     "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
 }
@@ -211,7 +213,8 @@ def iac_services(project, iac) -> set[str]:
         text = "".join((project / "serverless" / f).read_text() for f in ("serverless.yml", "trigger.yml"))
         names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +- (httpApi):$", text, re.M)
     else:
-        text = (project / "cdk" / "lib" / "function-stack.ts").read_text()
+        # The stack and its trigger's module (cdk/lib/triggers/).
+        text = "".join(p.read_text() for p in sorted((project / "cdk" / "lib").rglob("*.ts")))
         names = re.findall(r"from 'aws-cdk-lib/aws-([a-z0-9]+)", text)
     alias = {"serverless": "lambda", "httpapi": "apigateway", "apigatewayv2": "apigateway", "cloudwatch": "logs",
              "schedulev2": "scheduler"}
@@ -320,7 +323,8 @@ def test_readme_commands_create_the_deploy_role(render, answers, moto, tmp_path)
         return json.loads(run(["aws", "iam", *args, "--output", "json"], project, env=env).stdout)
 
     (trust,) = aws("get-role", "--role-name", role_name)["Role"]["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"]["Federated"] == f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    assert trust["Principal"]["Federated"] == \
+        f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
     assert trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == \
         "repo:octo-org/hello:environment:production"
     stored = aws("get-role-policy", "--role-name", role_name, "--policy-name", "deploy")["PolicyDocument"]

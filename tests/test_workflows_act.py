@@ -36,10 +36,9 @@ import pytest
 import yaml
 
 import standin_images
-from conftest import (GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, cover, mise_env, moto_server, one_per, params, run,
-                      scratch_emulator)
-from test_images import emulation_missing, rust_target_missing
-from test_publish import local_registry  # noqa: F401 - a fixture
+from conftest import (GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, mise_env, moto_server, one_per, params, pick,
+                      reserve_one, run, scratch_emulator)
+from support.images import emulation_missing, rust_target_missing
 
 ACT = shutil.which("act") or str(Path.home() / "go" / "bin" / "act")
 STANDINS = ROOT / "tests" / "standins" / "actions"
@@ -71,14 +70,15 @@ def act_problem() -> str:
 
 PROBLEM = act_problem()
 pytestmark = [pytest.mark.skipif(bool(PROBLEM), reason=PROBLEM),
-              # One act run at a time: the smoke test's port 9000 and the
-              # image's tag (PROJECT:ci) are the workflow's own.
+              # One act run at a time: the image's tag (PROJECT:ci) is the
+              # workflow's own. (The smoke test's port is each run's own:
+              # Run passes a reserved one as SMOKE_TEST_PORT.)
               pytest.mark.xdist_group("act")]
 
 DEPLOYS = one_per("iac")
 # Every language x base image, and both architectures (so both runner
-# labels and both platforms' builds), in as few projects as cover() finds.
-CI_ONLY = [c for c in cover(("language", "base_image"), ("architecture",))
+# labels and both platforms' builds), in as few projects as pick() finds.
+CI_ONLY = [c for c in pick(("language", "base_image"), ("architecture",))
            if not any(all(c[q] == d[q] for q in ("language", "base_image")) for d in DEPLOYS)]
 
 
@@ -135,12 +135,14 @@ class Run:
         self.project, self.tmp, self.env = project, tmp_path, env
         self.log = tmp_path / "calls.jsonl"
         self.log.touch()
+        # The smoke test's invoke port (the workflow's default is 9000).
+        self.port = reserve_one()
 
     def act(self, event: str, workflow: str, *args: str) -> subprocess.CompletedProcess:
         cmd = [ACT, event, "--workflows", f".github/workflows/{workflow}",
                *[a for runner in RUNNERS for a in ("-P", f"{runner}=-self-hosted")],
                "--action-cache-path", str(self.tmp / "act-cache"),
-               *local_repositories(self.project), *args]
+               "--env", f"SMOKE_TEST_PORT={self.port}", *local_repositories(self.project), *args]
         env = {k: v for k, v in {**os.environ, **self.env}.items() if v is not None}  # None: unset
         proc = subprocess.run(cmd, cwd=self.project, env=env,
                               capture_output=True, text=True, timeout=1800)
@@ -237,12 +239,14 @@ def test_ci_runs_under_act(act_run, answers):
     assert_image_job_checks(r, answers)
     # The smoke test got the sample event's expected answer from the image.
     assert re.search(r"✅  Success - Main Smoke test through the Lambda emulator", output), output[-3000:]
+    # On the port the run reserved (`mise run start` names its endpoint).
+    assert f"http://localhost:{r.port}/2015-03-31/functions/function/invocations" in output, output[-3000:]
     # A pull request keeps no image: nothing was uploaded.
     assert r.calls("actions/upload-artifact") == []
 
 
 @pytest.mark.parametrize("answers", params(DEPLOYS))
-def test_deploy_runs_under_act_and_deploys_the_image_ci_tested(act_run, answers, tmp_path, local_registry):  # noqa: F811
+def test_deploy_runs_under_act_and_deploys_the_image_ci_tested(act_run, answers, tmp_path, local_registry):
     """deploy.yml on a push to main: CI (called as a reusable workflow), then
     the deploy job against moto, with the configure-aws-credentials stand-in
     giving it moto's credentials instead of assuming the role. The function

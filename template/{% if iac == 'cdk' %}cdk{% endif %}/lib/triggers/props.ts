@@ -1,0 +1,10 @@
+import { Role } from 'aws-cdk-lib/aws-iam';
+import { DockerImageFunction } from 'aws-cdk-lib/aws-lambda';
+import { FunctionConfig } from '../config.js';
+
+/** The stack's parts a trigger (this folder's other module) builds on. */
+export interface TriggerProps {
+  readonly fn: DockerImageFunction;
+  readonly role: Role;
+  readonly config: FunctionConfig;
+}

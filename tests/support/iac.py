@@ -1,0 +1,597 @@
+"""The IaC readers: each tool's project (SAM's template, the synthesized CDK
+app, Terraform's configuration, osls's packaged template) read into one notation, so the tests can ask
+that the same answers give the same settings whichever tool is chosen; and the
+projects the IaC checks run on."""
+
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import os
+import re
+import shutil
+from pathlib import Path
+
+import hcl2
+import pytest
+import yaml
+from hcl2 import SerializationOptions
+
+from conftest import FREE_TEXT, MATRIX, ROOT, cdk_node_modules, combo_id, hostile_answer, one_per, run
+from support.choices import TRIGGERS, output_name, trigger_outputs
+
+IACS = sorted({c["iac"] for c in MATRIX})
+# The rule for the trigger's IaC: one project per IaC and trigger (the first in
+# MATRIX's order: Go, arm64, provided.al2023; the language and base image do
+# not change the IaC, and the architecture only its one value, which the
+# equivalence test checks for both), plus the public Function URL, whose
+# resources differ from the default AWS_IAM one.
+ONE_PER_IAC_TRIGGER = one_per("iac", "trigger") + [
+    {**c, "function_url_auth": "NONE"} for c in one_per("iac", "trigger") if c["trigger"] == "function-url"]
+DIGEST = "sha256:" + "0" * 64
+
+# Answers that differ from every default, so a setting that ignores the
+# answers cannot pass the equivalence test by accident; each trigger's own
+# come from its data file (tests/data/triggers/<trigger>.yaml's custom).
+# The free-text answers are hostile (test_free_text reads them back from these
+# projects, so every check here runs on them too).
+CUSTOM = {"memory_size": 512, "timeout": 25, "log_retention_days": 30,
+          **{question: hostile_answer(question) for question in FREE_TEXT}}
+# The projects every IaC check runs on: ONE_PER_IAC_TRIGGER with those answers.
+IAC_PROJECTS = [{**c, **CUSTOM, **TRIGGERS[c["trigger"]]["custom"]} for c in ONE_PER_IAC_TRIGGER]
+
+
+def iac_projects(iac: str | None = None) -> list:
+    return [pytest.param(c, id=combo_id(c) + ("-public" if c.get("function_url_auth") == "NONE" else ""))
+            for c in IAC_PROJECTS if iac in (None, c["iac"])]
+
+
+
+def terraform_binary() -> str | None:
+    return shutil.which("terraform") or shutil.which("tofu")
+
+
+def aws_provider_mirror() -> Path | None:
+    """A local filesystem mirror holding the hashicorp/aws provider, if any."""
+    candidates = [os.environ.get("TF_PLUGIN_DIR"), "/opt/tf-plugins",
+                  str(Path.home() / ".terraform.d" / "plugins")]
+    for c in filter(None, candidates):
+        if (Path(c) / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+            return Path(c)
+    return None
+
+
+# --- SAM --------------------------------------------------------------------
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, !GetAtt) as plain values."""
+
+
+CfnLoader.add_multi_constructor(
+    "!", lambda loader, suffix, node: {suffix: loader.construct_scalar(node)
+                                       if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)})
+
+
+def sam_settings(project: Path) -> dict:
+    template = yaml.load((project / "sam" / "template.yaml").read_text(), Loader=CfnLoader)
+    resources = template["Resources"]
+    fn = resources["Function"]["Properties"]
+    routes = sorted(f'{e["Properties"]["Method"]} {e["Properties"]["Path"]}'
+                    for e in fn.get("Events", {}).values() if e["Type"] == "HttpApi")
+    log_group = resources[fn["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+    return {
+        "architecture": fn["Architectures"][0],
+        "memory_size": fn["MemorySize"],
+        "timeout": fn["Timeout"],
+        "routes": routes,
+        "log_retention_days": log_group["RetentionInDays"],
+        "log_group": log_group["LogGroupName"],
+        "function_name": fn["FunctionName"],
+        "image": _sam_image_by_digest(template),
+        "log_format": fn["LoggingConfig"]["LogFormat"],
+        "throttling": (_throttling(resources["HttpApi"]["Properties"]["DefaultRouteSettings"])
+                       if "HttpApi" in resources else None),
+        "role": _sam_role(resources, fn),
+    }
+
+
+def _throttling(route_settings: dict) -> dict:
+    """An HTTP API stage's default route throttling (CloudFormation's names)."""
+    return {"burst": route_settings["ThrottlingBurstLimit"], "rate": route_settings["ThrottlingRateLimit"]}
+
+
+def _sam_role(resources, fn) -> set:
+    role = resources[fn["Role"]["GetAtt"].split(".")[0]]["Properties"]
+    assert "ManagedPolicyArns" not in role and "Policies" not in fn, "no managed policies"
+    own_log_group = json.dumps(
+        {"Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${FunctionLogGroup}:*"})
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    queues = {json.dumps({"GetAtt": f"{name}.Arn"}): "queue " + r["Properties"]["QueueName"]
+              for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP, **queues}, "Action", "Resource")
+
+
+def _sam_image_by_digest(template) -> str:
+    """SAM takes the image as a parameter that only a digest URI satisfies."""
+    pattern = template["Parameters"]["ImageUri"]["AllowedPattern"]
+    return "digest" if pattern.endswith("@sha256:[0-9a-f]{64}$") else pattern
+
+
+# --- Terraform --------------------------------------------------------------
+
+HCL = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+
+
+def terraform_config(project: Path) -> dict:
+    """Every .tf file parsed and merged: {"resource": {type: {name: body}}, "variable": {...}, ...}."""
+    merged: dict = {}
+    for tf in sorted((project / "terraform").glob("*.tf")):
+        with open(tf) as f:
+            parsed = hcl2.load(f, serialization_options=HCL)
+        for kind, items in parsed.items():
+            target = merged.setdefault(kind, {})
+            for item in items if isinstance(items, list) else [items]:
+                for key, value in item.items():
+                    if isinstance(value, dict) and kind in ("resource", "data"):
+                        target.setdefault(key, {}).update(value)
+                    else:
+                        target[key] = value
+    return merged
+
+
+def terraform_settings(project: Path) -> dict:
+    config = terraform_config(project)
+    defaults = {name: body.get("default") for name, body in config["variable"].items()}
+
+    def resolve(value):
+        if isinstance(value, str) and value.startswith("${var.") and value.endswith("}"):
+            return defaults[value[len("${var."):-1]]
+        return value
+
+    fn = config["resource"]["aws_lambda_function"]["this"]
+    log_group = config["resource"]["aws_cloudwatch_log_group"]["lambda"]
+    routes = sorted(r["route_key"] for r in config["resource"].get("aws_apigatewayv2_route", {}).values())
+    stage = config["resource"].get("aws_apigatewayv2_stage", {}).get("default")
+    throttle = stage["default_route_settings"][0] if stage else None
+    return {
+        "architecture": resolve(fn["architectures"][0]),
+        "memory_size": resolve(fn["memory_size"]),
+        "timeout": resolve(fn["timeout"]),
+        "routes": routes,
+        "log_retention_days": resolve(log_group["retention_in_days"]),
+        "log_group": "/aws/lambda/" + defaults["function_name"],
+        "function_name": resolve(fn["function_name"]),
+        "image": "digest" if config["locals"]["image_uri"].endswith("@${var.image_digest}") else "tag",
+        "log_format": fn["logging_config"][0]["log_format"],
+        "throttling": {"burst": resolve(throttle["throttling_burst_limit"]),
+                       "rate": resolve(throttle["throttling_rate_limit"])} if throttle else None,
+        "role": _terraform_role(config, defaults),
+    }
+
+
+def _terraform_role(config, defaults) -> set:
+    assert "aws_iam_role_policy_attachment" not in config["resource"], "no managed policies"
+    (policy,) = [p for p in config["resource"]["aws_iam_role_policy"].values()
+                 if p["role"] == "${aws_iam_role.lambda.id}"]
+    assert policy["policy"] == "${data.aws_iam_policy_document.lambda_permissions.json}"
+    document = config["data"]["aws_iam_policy_document"]["lambda_permissions"]
+    statements = list(document["statement"])
+    for block in document.get("dynamic", []):  # X-Ray, when tracing is Active (the default)
+        assert block["statement"]["for_each"] == '${var.tracing_mode == "Active" ? [1] : []}'
+        if defaults["tracing_mode"] == "Active":
+            statements += block["statement"]["content"]
+    own_log_group = "${aws_cloudwatch_log_group.lambda.arn}:*"
+    queues = {f"${{aws_sqs_queue.{name}.arn}}": "queue " + tf_string(q["name"], defaults)
+              for name, q in config["resource"].get("aws_sqs_queue", {}).items()}
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP, **queues}, "actions", "resources")
+
+
+def tf_string(value: str, defaults: dict) -> str:
+    """A string with its ${var.x} parts replaced by the variables' defaults."""
+    return re.sub(r"\$\{var\.(\w+)\}", lambda m: str(defaults[m.group(1)]), value)
+
+
+# --- CDK --------------------------------------------------------------------
+
+_synthesized: dict[Path, dict] = {}
+
+
+def cdk_synth(project: Path) -> dict:
+    """npm ci and cdk synth once per rendered project; the synthesized template."""
+    if project not in _synthesized:
+        cdk = project / "cdk"
+        cdk_node_modules(cdk)  # npm ci, once per lock file (conftest)
+        run(["npx", "cdk", "synth", "--quiet", "-c", f"imageDigest={DIGEST}"], cdk, timeout=900)
+        (template,) = (cdk / "cdk.out").glob("*.template.json")
+        _synthesized[project] = json.loads(template.read_text())
+    return _synthesized[project]
+
+
+def cdk_settings(project: Path) -> dict:
+    resources = cdk_synth(project)["Resources"]
+
+    def of_type(kind):
+        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
+
+    (fn,) = of_type("AWS::Lambda::Function")
+    log_group = next(g for g in of_type("AWS::Logs::LogGroup") if "LogGroupName" in g)
+    image = json.dumps(fn["Code"]["ImageUri"])
+    stages = of_type("AWS::ApiGatewayV2::Stage")
+    return {
+        "architecture": fn["Architectures"][0],
+        "memory_size": fn["MemorySize"],
+        "timeout": fn["Timeout"],
+        "routes": sorted(r["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route")),
+        "log_retention_days": log_group["RetentionInDays"],
+        "log_group": log_group["LogGroupName"],
+        "function_name": fn["FunctionName"],
+        "image": "digest" if f"@{DIGEST}" in image else image,
+        "log_format": fn["LoggingConfig"]["LogFormat"],
+        "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
+        "role": _cdk_role(resources, fn),
+    }
+
+
+def _cdk_role(resources, fn) -> set:
+    role_id = fn["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in resources[role_id]["Properties"], "no managed policies"
+    statements = [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+                  and {"Ref": role_id} in r["Properties"]["Roles"]
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    log_group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
+    own_log_group = json.dumps({"Fn::GetAtt": [log_group_id, "Arn"]})  # the ARN ends in :*
+    queues = {json.dumps({"Fn::GetAtt": [name, "Arn"]}): "queue " + r["Properties"]["QueueName"]
+              for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP, **queues}, "Action", "Resource")
+
+
+# --- Serverless Framework (osls) ---------------------------------------------
+
+OSLS = ROOT / ".tools" / "bin" / "osls"
+OSLS_TEMPLATE = ".serverless/cloudformation-template-update-stack.json"
+_packaged: dict[Path, dict] = {}
+
+
+def osls_package(project: Path) -> dict:
+    """`osls package` once per rendered project, with the osls script/bootstrap
+    installs (the version projects pin); the CloudFormation template it writes
+    to serverless/.serverless/, the one `osls deploy` sends."""
+    if project not in _packaged:
+        folder = project / "serverless"
+        # The image as deploy passes it; a region, which any will do.
+        env = {"IMAGE_URI": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-fn@{DIGEST}",
+               "AWS_REGION": "us-east-1", "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
+        run([str(OSLS), "package"], folder, env=env, timeout=300)
+        _packaged[project] = json.loads((folder / OSLS_TEMPLATE).read_text())
+    return _packaged[project]
+
+
+def serverless_settings(project: Path) -> dict:
+    resources = osls_package(project)["Resources"]
+
+    def of_type(kind):
+        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
+
+    (fn,) = of_type("AWS::Lambda::Function")
+    # osls names the log group in LoggingConfig; the stack's own resource holds it.
+    (log_group_id,) = [name for name, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"
+                       and r["Properties"].get("LogGroupName") == fn["LoggingConfig"]["LogGroup"]]
+    log_group = resources[log_group_id]["Properties"]
+    stages = of_type("AWS::ApiGatewayV2::Stage")
+    return {
+        "architecture": fn["Architectures"][0],
+        "memory_size": fn["MemorySize"],
+        "timeout": fn["Timeout"],
+        "routes": sorted(r["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route")),
+        "log_retention_days": log_group["RetentionInDays"],
+        "log_group": log_group["LogGroupName"],
+        "function_name": fn["FunctionName"],
+        "image": "digest" if fn["Code"]["ImageUri"].endswith(f"@{DIGEST}") else fn["Code"]["ImageUri"],
+        "log_format": fn["LoggingConfig"]["LogFormat"],
+        "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
+        "role": _serverless_role(resources, fn, log_group_id),
+    }
+
+
+def _serverless_role(resources, fn, log_group_id) -> set:
+    role_id = fn["Role"]["Fn::Sub"].removeprefix("${").removesuffix(".Arn}")
+    role = resources[role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role, "no managed policies"
+    assert "IamRoleLambdaExecution" not in resources, "the function's own role, not osls's default one"
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    statements += [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+                   and {"Ref": role_id} in r["Properties"]["Roles"] for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    own_log_group = json.dumps({"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${"
+                                + log_group_id + "}:*"})
+    queues = {json.dumps({"Fn::GetAtt": [name, "Arn"]}): "queue " + r["Properties"]["QueueName"]
+              for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP, **queues}, "Action", "Resource")
+
+
+# --- The execution role -----------------------------------------------------
+
+OWN_LOG_GROUP = "the function's log group, its streams"
+
+
+def permissions(statements, names: dict, action_key: str, resource_key: str) -> set:
+    """(action, resource) pairs a role's statements allow, each resource by
+    the name given in `names` (its own notation per tool), or as written."""
+    pairs = set()
+    for statement in statements:
+        assert statement.get("Effect", statement.get("effect")) == "Allow", statement
+        actions, resources = statement[action_key], statement[resource_key]
+        for action in actions if isinstance(actions, list) else [actions]:
+            for resource in resources if isinstance(resources, list) else [resources]:
+                key = resource if isinstance(resource, str) else json.dumps(resource)
+                pairs.add((action, names.get(key, key)))
+    return pairs
+
+
+SETTINGS = {"sam": sam_settings, "terraform": terraform_settings, "cdk": cdk_settings,
+            "serverless": serverless_settings}
+
+
+# --- The trigger's resources ------------------------------------------------
+# SAM (after its own transform, as CloudFormation gets it), CDK (as
+# synthesized), osls (as packaged) and Terraform, each read into one notation: a queue by its
+# name ("queue <name>"), the function as "function", the stack's account and
+# region as ACCOUNT and REGION.
+
+DEFAULT_RETENTION = 345600  # SQS's 4 days, when a queue does not say
+DEFAULT_VISIBILITY = 30
+
+
+def sam_transformed(project: Path) -> dict:
+    """The SAM template as plain CloudFormation, by SAM's own translator."""
+    import boto3
+    from cfnlint.decode import decode_str
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    template, errors = decode_str((project / "sam" / "template.yaml").read_text())
+    assert not errors, errors
+    # The pseudo parameters SAM fills in need a region: any will do.
+    session = boto3.session.Session(region_name="us-east-1")
+    translator = Translator(managed_policy_map={}, sam_parser=Parser(), boto_session=session)
+    return translator.translate(sam_template=json.loads(json.dumps(template)), parameter_values={})
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def cfn_trigger_settings(template: dict) -> dict:
+    resources = template["Resources"]
+
+    def of_type(kind):
+        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
+
+    def name(value):
+        if isinstance(value, dict) and "Ref" in value:
+            target = value["Ref"]
+        elif isinstance(value, dict) and "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"][0]
+        else:
+            return value
+        pseudo = {"AWS::AccountId": "ACCOUNT", "AWS::Region": "REGION"}
+        if target in pseudo:
+            return pseudo[target]
+        kind = resources[target]["Type"]
+        if kind == "AWS::SQS::Queue":
+            return "queue " + resources[target]["Properties"]["QueueName"]
+        return {"AWS::Lambda::Function": "function"}.get(kind, json.dumps(value))
+
+    def text(value) -> str:
+        """A string built with Fn::Sub (SAM) or Fn::Join (CDK) of ACCOUNT and REGION."""
+        if "Fn::Sub" in value:
+            return value["Fn::Sub"].replace("${AWS::AccountId}", "ACCOUNT").replace("${AWS::Region}", "REGION")
+        separator, parts = value["Fn::Join"]
+        return separator.join(part if isinstance(part, str) else name(part) for part in parts)
+
+    def role(value):
+        role_id = value["Fn::GetAtt"][0]
+        properties = resources[role_id]["Properties"]
+        assert "ManagedPolicyArns" not in properties, "no managed policies"
+        statements = [s for p in properties.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+        statements += [s for p in of_type("AWS::IAM::Policy") if {"Ref": role_id} in p["Roles"]
+                       for s in p["PolicyDocument"]["Statement"]]
+        (trust,) = properties["AssumeRolePolicyDocument"]["Statement"]
+        ((test, condition),) = trust["Condition"].items()
+        ((key, value),) = condition.items()
+        return {"trusts": [trust["Principal"]["Service"], test, key, name(value)],
+                "allows": sorted({(a, name(r)) for s in statements if s["Effect"] == "Allow"
+                                  for a in _as_list(s["Action"]) for r in _as_list(s["Resource"])})}
+
+    queues = {}
+    for queue in of_type("AWS::SQS::Queue"):
+        redrive = queue.get("RedrivePolicy")
+        queues[queue["QueueName"]] = {
+            "sse_sqs": queue.get("SqsManagedSseEnabled", False),
+            "visibility_timeout": queue.get("VisibilityTimeout", DEFAULT_VISIBILITY),
+            "retention": queue.get("MessageRetentionPeriod", DEFAULT_RETENTION),
+            "redrive": [name(redrive["deadLetterTargetArn"]), redrive["maxReceiveCount"]] if redrive else None,
+        }
+    return {
+        "outputs": sorted(set(template.get("Outputs", {})) & trigger_outputs()),
+        "url_auth": [u["AuthType"] for u in of_type("AWS::Lambda::Url")],
+        "public_permissions": sorted(
+            (p["Action"], p.get("FunctionUrlAuthType"), p.get("InvokedViaFunctionUrl", False))
+            for p in of_type("AWS::Lambda::Permission") if p["Principal"] == "*"),
+        "queues": queues,
+        "tls_only": sorted(
+            name(r) for p in of_type("AWS::SQS::QueuePolicy") for s in p["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny" and s["Action"] == "sqs:*" and s["Principal"] in ("*", {"AWS": "*"})
+            and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for r in _as_list(s["Resource"])),
+        "mappings": [{"source": name(m["EventSourceArn"]), "target": name(m["FunctionName"]),
+                      "batch_size": m["BatchSize"], "batching_window": m.get("MaximumBatchingWindowInSeconds", 0),
+                      "response_types": m.get("FunctionResponseTypes", [])}
+                     for m in of_type("AWS::Lambda::EventSourceMapping")],
+        "schedules": [{"name": x["Name"], "expression": x["ScheduleExpression"],
+                       "timezone": x.get("ScheduleExpressionTimezone", "Etc/UTC"), "state": x.get("State", "ENABLED"),
+                       "time_window": x["FlexibleTimeWindow"]["Mode"], "target": name(x["Target"]["Arn"]),
+                       "input": json.loads(text(x["Target"]["Input"])),
+                       "retries": x["Target"]["RetryPolicy"]["MaximumRetryAttempts"],
+                       "max_event_age": x["Target"]["RetryPolicy"]["MaximumEventAgeInSeconds"],
+                       "dead_letter": name(x["Target"]["DeadLetterConfig"]["Arn"]),
+                       "role": role(x["Target"]["RoleArn"])}
+                      for x in of_type("AWS::Scheduler::Schedule")],
+        "async": [{"qualifier": c["Qualifier"], "retries": c["MaximumRetryAttempts"],
+                   "max_event_age": c["MaximumEventAgeInSeconds"],
+                   "on_failure": name(c["DestinationConfig"]["OnFailure"]["Destination"])}
+                  for c in of_type("AWS::Lambda::EventInvokeConfig")],
+    }
+
+
+def tf_count(body: dict, defaults: dict) -> int:
+    """A resource's count: none, or `var.x == "value" ? 1 : 0`."""
+    if "count" not in body:
+        return 1
+    match = re.fullmatch(r'\$\{var\.(\w+) == "([^"]*)" \? 1 : 0\}', body["count"])
+    assert match, body["count"]
+    return int(defaults[match.group(1)] == match.group(2))
+
+
+# The arithmetic a Terraform number may hold here, read by Python's own parser
+# (HCL's + - * / and parentheses read alike).
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
+
+
+def _arithmetic(node: ast.AST) -> int:
+    if isinstance(node, ast.Expression):
+        return _arithmetic(node.body)
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        return _ARITHMETIC[type(node.op)](_arithmetic(node.left), _arithmetic(node.right))
+    raise AssertionError(f"not integer arithmetic: {ast.unparse(node)}")
+
+
+def tf_number(value, defaults: dict) -> int:
+    """A number, or arithmetic on variables such as ${6 * var.timeout + var.x}."""
+    if isinstance(value, int):
+        return value
+    assert value.startswith("${") and value.endswith("}"), value
+    expression = re.sub(r"var\.(\w+)", lambda m: str(defaults[m.group(1)]), value[2:-1])
+    return _arithmetic(ast.parse(expression, mode="eval"))
+
+
+def terraform_trigger_settings(project: Path) -> dict:
+    config = terraform_config(project)
+    defaults = {name: body.get("default") for name, body in config["variable"].items()}
+    resources = config["resource"]
+    documents = config.get("data", {}).get("aws_iam_policy_document", {})
+
+    def of_type(kind):
+        return [body for body in resources.get(kind, {}).values() if tf_count(body, defaults)]
+
+    def ref(reference: str):
+        """A bare reference (aws_sqs_queue.this.arn, var.aws_region, ...) in the common notation."""
+        kind, _, rest = reference.partition(".")
+        if kind == "var":
+            return {"aws_region": "REGION"}.get(rest, defaults.get(rest))
+        if kind == "data" and rest == "aws_caller_identity.current.account_id":
+            return "ACCOUNT"
+        if kind == "aws_sqs_queue":
+            return "queue " + tf_string(resources["aws_sqs_queue"][rest.split(".")[0]]["name"], defaults)
+        if kind == "aws_lambda_function":
+            return "function"
+        return reference
+
+    def name(value):
+        match = re.fullmatch(r"\$\{([\w.]+)\}", value) if isinstance(value, str) else None
+        return ref(match.group(1)) if match else value
+
+    def resolved(value):
+        """A value hcl2 parsed, its ${reference}s and ${var.x}s in the common notation."""
+        if isinstance(value, dict):
+            return {key: resolved(v) for key, v in value.items()}
+        if isinstance(value, list):
+            return [resolved(v) for v in value]
+        if isinstance(value, str) and re.fullmatch(r"\$\{[\w.]+\}", value):
+            return name(value)
+        return tf_string(value, defaults) if isinstance(value, str) else value
+
+    def jsonencoded(value: str):
+        """The object a ${jsonencode({...})} expression makes: its argument,
+        an HCL object, parsed by hcl2, references resolved."""
+        assert value.startswith("${jsonencode(") and value.endswith(")}"), value
+        return resolved(hcl2.loads("value = " + value[len("${jsonencode("):-2], serialization_options=HCL)["value"])
+
+    def statements(document: str):
+        match = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", document)
+        return documents[match.group(1)]["statement"]
+
+    def role(value):
+        (role_name,) = re.fullmatch(r"\$\{aws_iam_role\.(\w+)\.arn\}", value).groups()
+        assert "aws_iam_role_policy_attachment" not in resources, "no managed policies"
+        (trust,) = statements(resources["aws_iam_role"][role_name]["assume_role_policy"])
+        (condition,) = trust["condition"]
+        (principal,) = trust["principals"]
+        allows = [s for p in resources["aws_iam_role_policy"].values()
+                  if p["role"] == f"${{aws_iam_role.{role_name}.id}}" for s in statements(p["policy"])]
+        return {"trusts": [principal["identifiers"][0], condition["test"], condition["variable"],
+                           name(condition["values"][0])],
+                "allows": sorted({(a, name(r)) for s in allows for a in s["actions"] for r in s["resources"]})}
+
+    queues = {}
+    for queue in of_type("aws_sqs_queue"):
+        redrive = jsonencoded(queue["redrive_policy"]) if "redrive_policy" in queue else None
+        queues[tf_string(queue["name"], defaults)] = {
+            "sse_sqs": queue.get("sqs_managed_sse_enabled", False),
+            "visibility_timeout": tf_number(queue.get("visibility_timeout_seconds", DEFAULT_VISIBILITY), defaults),
+            "retention": tf_number(queue.get("message_retention_seconds", DEFAULT_RETENTION), defaults),
+            "redrive": [redrive["deadLetterTargetArn"], redrive["maxReceiveCount"]] if redrive else None,
+        }
+    public = [(p["action"], p.get("function_url_auth_type"), False)
+              for p in of_type("aws_lambda_permission") if p["principal"] == "*"]
+    for stack in of_type("aws_cloudformation_stack"):  # permissions provider 5.x cannot express
+        for resource in jsonencoded(stack["template_body"])["Resources"].values():
+            assert resource["Type"] == "AWS::Lambda::Permission", resource
+            p = resource["Properties"]
+            if p["Principal"] == "*":
+                public.append((p["Action"], p.get("FunctionUrlAuthType"), p.get("InvokedViaFunctionUrl", False)))
+    tls_only = []
+    for policy in of_type("aws_sqs_queue_policy"):
+        for s in statements(policy["policy"]):
+            if (s["effect"] == "Deny" and s["actions"] == ["sqs:*"]
+                    and s["principals"] == [{"type": "*", "identifiers": ["*"]}]
+                    and s["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]):
+                tls_only += [name(r) for r in s["resources"]]
+    schedules = []
+    for x in of_type("aws_scheduler_schedule"):
+        (target,) = x["target"]
+        (retry,) = target["retry_policy"]
+        (dead_letter,) = target["dead_letter_config"]
+        schedules.append({
+            "name": tf_string(x["name"], defaults), "expression": tf_string(x["schedule_expression"], defaults),
+            "timezone": x.get("schedule_expression_timezone", "Etc/UTC"), "state": x.get("state", "ENABLED"),
+            "time_window": x["flexible_time_window"][0]["mode"], "target": name(target["arn"]),
+            "input": jsonencoded(target["input"]), "retries": retry["maximum_retry_attempts"],
+            "max_event_age": retry["maximum_event_age_in_seconds"], "dead_letter": name(dead_letter["arn"]),
+            "role": role(target["role_arn"])})
+    return {
+        "outputs": sorted(o for o in trigger_outputs() if output_name("terraform", o) in config.get("output", {})),
+        "url_auth": [tf_string(u["authorization_type"], defaults) for u in of_type("aws_lambda_function_url")],
+        "public_permissions": sorted(public),
+        "queues": queues,
+        "tls_only": sorted(tls_only),
+        "mappings": [{"source": name(m["event_source_arn"]), "target": name(m["function_name"]),
+                      "batch_size": tf_number(m["batch_size"], defaults),
+                      "batching_window": tf_number(m.get("maximum_batching_window_in_seconds", 0), defaults),
+                      "response_types": m.get("function_response_types", [])}
+                     for m in of_type("aws_lambda_event_source_mapping")],
+        "schedules": schedules,
+        "async": [{"qualifier": c.get("qualifier", "$LATEST"), "retries": c["maximum_retry_attempts"],
+                   "max_event_age": c["maximum_event_age_in_seconds"],
+                   "on_failure": name(c["destination_config"][0]["on_failure"][0]["destination"])}
+                  for c in of_type("aws_lambda_function_event_invoke_config")],
+    }
+
+
+TRIGGER_SETTINGS = {
+    "sam": lambda project: cfn_trigger_settings(sam_transformed(project)),
+    "cdk": lambda project: cfn_trigger_settings(cdk_synth(project)),
+    "terraform": terraform_trigger_settings,
+    "serverless": lambda project: cfn_trigger_settings(osls_package(project)),
+}
