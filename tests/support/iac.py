@@ -301,7 +301,8 @@ def _serverless_role(resources, fn, log_group_id) -> set:
     assert "IamRoleLambdaExecution" not in resources, "the function's own role, not osls's default one"
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     statements += [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
-                   and {"Ref": role_id} in r["Properties"]["Roles"] for s in r["Properties"]["PolicyDocument"]["Statement"]]
+                   and {"Ref": role_id} in r["Properties"]["Roles"]
+                   for s in r["Properties"]["PolicyDocument"]["Statement"]]
     own_log_group = json.dumps({"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${"
                                 + log_group_id + "}:*"})
     queues = {json.dumps({"Fn::GetAtt": [name, "Arn"]}): "queue " + r["Properties"]["QueueName"]
