@@ -31,6 +31,7 @@ so below: Lambda's LoggingConfig (moto's Lambda keeps no logging settings).
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -42,6 +43,7 @@ import subprocess
 import threading
 import urllib.request
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -660,7 +662,8 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
     assert identities(p, answers) == deployed
     output = second.stdout + second.stderr
     if iac == "terraform":
-        assert re.search(r"Resources: 1 imported, \d+ added, 0 changed, 0 destroyed\.", first.stdout), first.stdout
+        # The repository publish made is adopted, and gets the default tags.
+        assert re.search(r"Resources: 1 imported, \d+ added, 1 changed, 0 destroyed\.", first.stdout), first.stdout
         # Nothing is added or replaced. Some things are updated in place,
         # after what moto returns: no LoggingConfig and an empty ImageConfig
         # (the function), and JSON policies and redrive policies spaced
@@ -729,3 +732,95 @@ def test_invoke_remote_calls_a_public_function_url_unsigned(project, tmp_path):
     p.aws("cloudformation", "create-stack", "--stack-name", "hello-fn", "--template-body", json.dumps(template))
     request, _ = call_function_url(p, "sam", tmp_path)
     assert not {"authorization", "x-amz-date", "x-amz-security-token"} & {h.lower() for h in request["headers"]}
+
+
+# --- The image lifecycle rule through a rollback -------------------------------
+
+def lifecycle_expired(policy: dict, images: list[dict], now) -> set[str]:
+    """The digests ECR's lifecycle policy would expire (moto stores a policy
+    but never applies it), by ECR's documented evaluation: rules in priority
+    order; a rule selects tagged images by tag prefix (all prefixes, each
+    matching one of the image's tags), untagged ones, or any; it expires
+    what is beyond the newest countNumber pushed (imageCountMoreThan) or
+    older than countNumber days (sinceImagePushed); an image that matches the
+    tag selection of a higher priority rule is never expired by a lower one."""
+
+    def selects(selection, image):
+        tags = image.get("imageTags", [])
+        if selection["tagStatus"] == "untagged":
+            return not tags
+        if selection["tagStatus"] == "tagged":
+            return all(any(t.startswith(p) for t in tags) for p in selection["tagPrefixList"])
+        return True
+
+    matched, expired = set(), set()
+    for rule in sorted(policy["rules"], key=lambda r: r["rulePriority"]):
+        selection = rule["selection"]
+        assert rule["action"] == {"type": "expire"}, rule
+        selected = sorted((i for i in images if selects(selection, i)), key=lambda i: i["imagePushedAt"], reverse=True)
+        if selection["countType"] == "imageCountMoreThan":
+            candidates = selected[selection["countNumber"]:]
+        else:
+            assert (selection["countType"], selection["countUnit"]) == ("sinceImagePushed", "days"), selection
+            candidates = [i for i in selected if (now - i["imagePushedAt"]).days > selection["countNumber"]]
+        expired |= {i["imageDigest"] for i in candidates} - matched
+        matched |= {i["imageDigest"] for i in selected}
+    return expired
+
+
+@pytest.mark.parametrize("answers", params([c for c in DEPLOYS if c["iac"] == "sam"][:1], group="deploy"))
+def test_a_rolled_back_image_outlives_the_lifecycle_rule(project, answers):
+    """Publish A, publish B, deploy B, deploy A (a rollback: the old commit
+    checked out, republished, deployed), then ten newer images pushed: the
+    repository's lifecycle rule, as deploy put it, keeps A, which the
+    function runs, and lets B go. The deploy steps are the same shell for
+    every IaC tool (scripts/deployed-image); test_iac checks that the rule
+    is the same file in all three."""
+    p = project(answers)
+    p.mise("publish")
+    image_a = (p.path / "build" / "published-image").read_text().strip()
+    commit_a = run(["git", "rev-parse", "HEAD"], p.path).stdout.strip()
+    (p.path / "CHANGES").write_text("B\n")
+    run(["git", "add", "CHANGES"], p.path)
+    run(["git", "commit", "-q", "-m", "B"], p.path, env=GIT_IDENTITY)
+    p.mise("publish")
+    image_b = (p.path / "build" / "published-image").read_text().strip()
+    assert image_a != image_b
+
+    p.mise("deploy")
+    run(["git", "checkout", "-q", commit_a], p.path)
+    assert "reusing it" in p.mise("publish").stdout
+    assert (p.path / "build" / "published-image").read_text().strip() == image_a
+    rolled_back = p.mise("deploy")
+    assert "Untagged deployed-hello-fn-" in rolled_back.stdout, rolled_back.stdout
+    fn = p.aws("lambda", "get-function", "--function-name", "hello-fn")
+    assert fn["Code"]["ImageUri"] == image_a
+
+    # Ten later publishes (other commits), never deployed.
+    for n in range(10):
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                               "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": n,
+                                          "digest": f"sha256:{n:064x}"}, "layers": []})
+        p.aws("ecr", "put-image", "--repository-name", "hello-fn", "--image-tag", f"later-{n}",
+              "--image-manifest", manifest, "--image-digest", "sha256:" + hashlib.sha256(manifest.encode()).hexdigest())
+    images = p.aws("ecr", "describe-images", "--repository-name", "hello-fn")["imageDetails"]
+    for image in images:
+        pushed = image["imagePushedAt"]
+        image["imagePushedAt"] = (datetime.fromtimestamp(pushed, UTC) if isinstance(pushed, (int, float))
+                                  else datetime.fromisoformat(pushed))
+    tags = {i["imageDigest"]: i.get("imageTags", []) for i in images}
+    digest_a, digest_b = image_a.split("@")[1], image_b.split("@")[1]
+    assert [t for t in tags[digest_a] if t.startswith("deployed-hello-fn-")], tags[digest_a]
+    assert not [t for t in tags[digest_b] if t.startswith("deployed-")], "B's deployed- tag came off"
+    assert len(tags[digest_b]) == 1, "B keeps its commit tag"
+
+    policy = json.loads(p.aws("ecr", "get-lifecycle-policy", "--repository-name", "hello-fn")["lifecyclePolicyText"])
+    assert policy == json.loads((p.path / "ecr-lifecycle-policy.json").read_text())
+    now = datetime.now(UTC)
+    expired = lifecycle_expired(policy, images, now)
+    assert digest_a not in expired, "the image the function runs is kept"
+    assert expired == {digest_b}, "B, older than the last ten and not deployed, goes"
+    # Without the rule for deployed images (the last-ten rule alone, as
+    # before), A would go too.
+    unprotected = {"rules": [r for r in policy["rules"] if "tagPrefixList" not in r["selection"]]}
+    assert lifecycle_expired(unprotected, images, now) == {digest_a, digest_b}

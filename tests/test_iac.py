@@ -15,7 +15,7 @@ from conftest import COPIER, ROOT, one_per, params, run
 from support.choices import IAC_TOOLS, TRIGGERS
 from support.iac import (CUSTOM, DEFAULT_RETENTION, DEFAULT_VISIBILITY, IAC_PROJECTS, IACS, OWN_LOG_GROUP, SETTINGS,
                          OSLS_TEMPLATE, TRIGGER_SETTINGS, aws_provider_mirror, cdk_synth, iac_projects,
-                         osls_package, terraform_binary, terraform_config)
+                         lifecycle_rule, osls_package, terraform_binary, terraform_config)
 
 
 # The SAM template changes with the trigger and the architecture only.
@@ -65,6 +65,8 @@ def test_terraform_validate_and_test(render, answers, tmp_path_factory, terrafor
     # Kept for the module's lifetime: later folders link to the first's .terraform.
     work = tmp_path_factory.mktemp("terraform") / "terraform"
     shutil.copytree(render(answers).path / "terraform", work)
+    # ecr.tf reads the lifecycle rule from the project's root.
+    shutil.copy(render(answers).path / "ecr-lifecycle-policy.json", work.parent)
     terraform_init(work)
     binary = terraform_binary()
     run([binary, "validate"], work)
@@ -166,6 +168,21 @@ def test_checkov_finds_nothing_unexplained(render, answers):
             assert len((check.get("check_result") or {}).get("suppress_comment", "")) > 20, check
 
 
+def test_same_image_lifecycle_rule_in_every_iac(render):
+    """One rule, whichever IaC: it keeps what deploy tags deployed- (the image
+    a function runs, after a rollback too) before it counts the last ten."""
+    rules = {iac: lifecycle_rule(render(next(c for c in IAC_PROJECTS if c["iac"] == iac)).path, iac)
+             for iac in IACS}
+    assert all(r == rules["sam"] for r in rules.values()), rules
+    first = min(rules["sam"]["rules"], key=lambda r: r["rulePriority"])
+    assert first["selection"]["tagPrefixList"] == ["deployed-"], first
+    for iac in IACS:
+        project = render(next(c for c in IAC_PROJECTS if c["iac"] == iac)).path
+        deploy = (project / ".config" / "mise" / "tasks" / "deploy").read_text()
+        # Marked before the tool runs, released after it succeeded.
+        assert deploy.index('mark_deployed "$digest"') < deploy.index('release_others "$digest"'), iac
+
+
 @pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
 def test_equivalent_settings_in_every_iac(render, architecture):
     """The same answers give the same function and API whichever IaC is chosen."""
@@ -183,6 +200,7 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "function_name": "hello-fn",
         "image": "digest",
         "log_format": "JSON",
+        "reserved_concurrency": -1,  # the HTTP API's throttling bounds it
         "throttling": {"burst": 100, "rate": 50},
         # Least privilege: its own log group, and X-Ray (which has no
         # resource-level permissions); no managed policies.
@@ -193,6 +211,16 @@ def test_equivalent_settings_in_every_iac(render, architecture):
             ("xray:PutTraceSegments", "*"),
         },
     }
+    # One access log line and one tag set (includes/iac.jinja), the IaC tool
+    # named in managed-by.
+    (access_log,) = {json.dumps(s.pop("access_log"), sort_keys=True) for s in seen.values()}
+    assert {"requestId", "routeKey", "status", "integrationError"} <= set(json.loads(access_log)), access_log
+    versions = set()
+    for iac, settings in seen.items():
+        tags = settings.pop("tags")
+        assert (tags["project"], tags["managed-by"]) == ("hello-fn", iac), tags
+        versions.add(tags["template-version"])
+    assert len(versions) == 1, versions
     for iac, settings in seen.items():
         assert settings == expected, iac
 
@@ -229,7 +257,8 @@ def expected_trigger_settings(answers: dict) -> dict:
     return {**none, "outputs": sorted(TRIGGERS[trigger]["outputs"]),
             "queues": {f"{fn}-dlq": dead_letter_queue}, "tls_only": [dead_letter],
             "schedules": [{
-                "name": fn, "expression": answers["schedule_expression"], "timezone": "Etc/UTC",
+                "name": fn, "expression": answers["schedule_expression"],
+                "timezone": answers["schedule_timezone"],
                 "state": "ENABLED", "time_window": "OFF", "target": "function",
                 # EventBridge's Scheduled Event, filled in by Scheduler.
                 "input": {"version": "0", "id": "<aws.scheduler.execution-id>", "detail-type": "Scheduled Event",
@@ -257,6 +286,9 @@ def test_equivalent_trigger_resources_in_every_iac(render, trigger_answers):
         settings = SETTINGS[iac](project)
         assert settings["routes"] == [] and settings["throttling"] is None, iac  # no HTTP API
         assert settings["timeout"] == CUSTOM["timeout"]
+        # A public Function URL has no throttle: a reservation by default caps it.
+        public = trigger_answers.get("function_url_auth") == "NONE"
+        assert settings["reserved_concurrency"] == (10 if public else -1), iac
         assert settings["role"] == {
             ("logs:CreateLogStream", OWN_LOG_GROUP), ("logs:PutLogEvents", OWN_LOG_GROUP),
             ("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*"),

@@ -379,6 +379,13 @@ def test_cdk_tasks_run_npm_ci_only_when_node_modules_is_not_from_the_lock(worksp
     (ws.project / "build").mkdir()
     (ws.project / "build" / "published-image").write_text(
         f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/hello-fn@sha256:{'0' * 64}\n")
+    # The published image, which deploy tags for the lifecycle rule.
+    ws.aws("ecr", "create-repository", "--repository-name", "hello-fn")
+    ws.aws("ecr", "put-image", "--repository-name", "hello-fn", "--image-tag", "published",
+           "--image-digest", f"sha256:{'0' * 64}", "--image-manifest", json.dumps(
+               {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 0,
+                           "digest": f"sha256:{'1' * 64}"}, "layers": []}))
 
     def npm_ci_runs(*task) -> bool:
         calls.write_text("")

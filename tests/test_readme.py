@@ -17,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GIT_IDENTITY, ROOT, run
+import yaml
+
+from conftest import CASES, GIT_IDENTITY, ROOT, params, pick, run
+from matrix import event_kind
+from support.choices import TRIGGERS
 from support.releases import COPIER_PIN, release, releases
 
 
@@ -132,7 +136,8 @@ def test_generate_verbatim_on_a_stock_python_then_copier_update(tmp_path, stock_
     run(["sh", "-c", update], project, env=stock_machine, timeout=900)
     assert "A line added by a later template version." in (project / "README.md").read_text()
     changed = run(["git", "status", "--porcelain"], project).stdout.split("\n")
-    assert sorted(line[3:] for line in changed if line) == [".copier-answers.yml", "README.md"]
+    # (and the stack's template-version tag, in samconfig.toml)
+    assert sorted(line[3:] for line in changed if line) == [".copier-answers.yml", "README.md", "sam/samconfig.toml"]
 
 
 def test_script_test_installs_into_a_virtual_environment_of_its_own():
@@ -141,3 +146,65 @@ def test_script_test_installs_into_a_virtual_environment_of_its_own():
     assert not re.search(r"^\s*python3 -m pip install", bootstrap, re.M), "pip into the system Python"
     assert 'python3 -m venv "$venv"' in bootstrap and "venv=.tools/venv" in bootstrap
     assert re.search(r'^PATH="\$PWD/\.tools/venv/bin:', (ROOT / "script" / "test").read_text(), re.M)
+
+
+# --- The generated README ----------------------------------------------------
+
+def readme_table(readme: str, header_start: str) -> list[list[str]]:
+    """The rows of the Markdown table whose header row starts with header_start."""
+    lines = readme.split("\n" + header_start, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+
+
+@pytest.mark.parametrize("answers", params(pick(("trigger",), where=lambda c: event_kind(c["trigger"]) == "http")))
+def test_the_readme_says_what_a_caller_gets_from_the_deployed_function(render, answers):
+    """Per trigger: what the handler answers each sample event (tests/cases.yaml,
+    which the handlers' own tests check) and what a caller of the deployed
+    function gets (tests/data/triggers/<trigger>.yaml's deployed), which
+    differs where API Gateway answers without calling it."""
+    trigger = answers["trigger"]
+    readme = (render(answers).path / "README.md").read_text()
+    rows = {row[1].strip("`"): row for row in readme_table(readme, "| request | sample event |")}
+    assert set(rows) == {c["event"].removesuffix(".json") for c in CASES["http"]}
+    assert set(TRIGGERS[trigger]["deployed"]) <= {c["event"] for c in CASES["http"]}, "deployed names a sample event"
+    for case in CASES["http"]:
+        _, _, handler, caller = rows[case["event"].removesuffix(".json")]
+        assert handler.startswith(f"{case['status']} `{case['message']}`"), (case, handler)
+        deployed = TRIGGERS[trigger]["deployed"].get(case["event"])
+        if deployed is None:
+            assert caller == "the same", (case, caller)
+        else:
+            assert caller.replace("`", "") == deployed, (case, caller)
+
+
+DAY_TWO = ["### Add an environment variable or a secret", "### Add a dependency", "### Concurrency",
+           "### What tracing and logs cost", "### Tags", "### Images in ECR"]
+
+
+# Every language (its dependency command), IaC tool (its secret snippet) and
+# trigger (its own sections).
+@pytest.mark.parametrize("answers", params(pick(("language",), ("iac",), ("trigger",))))
+def test_the_readme_has_the_day_two_tasks(render, answers):
+    project = render(answers).path
+    readme = (project / "README.md").read_text()
+    day_two = readme.split("\n## Day two\n", 1)[1].split("\n## ", 1)[0]
+    trigger, iac = answers["trigger"], answers["iac"]
+    headings = [h for h in re.findall(r"^### .*", day_two, re.M)]
+    expected = (["### Add a route"] if event_kind(trigger) == "http" else []) + DAY_TWO[:2] + \
+        (["### See the API's access logs"] if trigger == "http-api" else []) + DAY_TWO[2:4] + \
+        (["### The schedule's time zone"] if trigger == "schedule" else []) + DAY_TWO[4:]
+    assert headings == expected, headings
+    # The secret: one parameter, read-only, in the project's own IaC language.
+    snippet = re.search(r"```(yaml|ts|hcl)\n(.*?)```", day_two.split("### Add an environment", 1)[1], re.S)
+    assert snippet and snippet.group(1) == {"sam": "yaml", "cdk": "ts", "terraform": "hcl"}[iac], day_two
+    assert "ssm:GetParameter" in snippet.group(2) and "parameter/hello-fn/api-key" in snippet.group(2)
+    assert "*" not in snippet.group(2).replace("/*/", ""), "least privilege: no wildcard"
+    if iac == "sam":
+        yaml.safe_load(snippet.group(2).replace("!Sub ", ""))
+    tool = {"go": "go get ", "rust": "cargo add ", "custom": "Dockerfile"}[answers["language"]]
+    assert tool in day_two.split("### Add a dependency", 1)[1].split("###", 1)[0]
+    if trigger == "schedule":
+        assert "`cron(...)` runs in UTC time" in day_two
+    # The update command pins the Copier the template is tested with
+    # (copier_version, held equal to requirements.txt by test_toolchain).
+    assert f"uvx copier@{COPIER_PIN} update --trust" in readme

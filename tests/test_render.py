@@ -118,10 +118,19 @@ def test_the_shared_renders_are_what_copier_copy_makes(render, answers, tmp_path
              user_defaults={"project_name": "hello-fn", **answers})
     shared = render(answers).path
 
+    # The template version the IaC tags name: the commit a copy from git
+    # records, "unversioned" for the snapshot the shared renders come from.
+    commit = yaml.safe_load(run(["git", "show", "HEAD:.copier-answers.yml"], plain).stdout)["_commit"]
+
     # What the post-copy hook committed: every rendered file, by content and mode.
     def tree(root):
-        return sorted(line for line in run(["git", "ls-tree", "-r", "HEAD"], root).stdout.splitlines()
-                      if not line.endswith("\t.copier-answers.yml"))
+        files = []
+        for line in run(["git", "ls-tree", "-r", "HEAD"], root).stdout.splitlines():
+            mode, _, _, path = line.split(maxsplit=3)
+            if path != ".copier-answers.yml":
+                text = run(["git", "show", f"HEAD:{path}"], root).stdout.replace(commit, "unversioned")
+                files.append((path, mode, text))
+        return sorted(files)
 
     def answers_file(root):
         text = run(["git", "show", "HEAD:.copier-answers.yml"], root).stdout

@@ -199,8 +199,8 @@ def test_every_pin_is_written_once():
     dependencies, whose versions may look alike), and the copies that
     cannot read it are equal to it: requirements.txt's hadolint,
     shellcheck, cfn-lint and uv (the ones the tests run on rendered
-    projects) and the
-    template's own CI's Go and Node."""
+    projects), Copier (the one the tests run), and the template's own CI's
+    Go and Node."""
     files = [p for p in (ROOT / "template").rglob("*") if p.is_file()
              and not any(lock in p.name for lock in ("Cargo.lock", "go.sum", "package-lock", ".terraform.lock"))]
     files.append(ROOT / "script" / "bootstrap")
@@ -218,6 +218,7 @@ def test_every_pin_is_written_once():
     # The tests' cfn-lint and uv are the ones iac=serverless projects pin.
     assert requirements["cfn-lint"] == VERSIONS["cfn_lint_version"]
     assert requirements["uv"] == VERSIONS["uv_version"]
+    assert requirements["copier"] == VERSIONS["copier_version"]  # the generated README's update command
     steps = {step["uses"].split("@")[0]: step.get("with", {}) for step in
              yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())["jobs"]["test"]["steps"]
              if "uses" in step}

@@ -57,22 +57,30 @@ PROJECTS = [
 # through the tool's own reader (includes/iac/<tool>/outputs.jinja); the CDK
 # stack imports its trigger's module (cdk/lib/triggers/, new files like
 # cdk/lib/checkov.ts), and Terraform's trigger outputs move from outputs.tf
-# into the trigger's file. Name here what a release changes.
+# into the trigger's file; deploy tags the image it deploys for the ECR
+# lifecycle rule (ecr-lifecycle-policy.json and scripts/deployed-image are
+# new); every IaC tool tags every resource (SAM's samconfig.toml, CDK's app,
+# Terraform's providers.tf and variables.tf), the HTTP API's access log has
+# one format, and the reserved_concurrency answer reaches the function (the
+# CDK context and config, Terraform's variable and lambda.tf); Terraform's
+# ecr.tf reads that lifecycle rule. Name here what a release changes.
 EVERY_PROJECT_CHANGES = [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".config/mise/tasks/publish",
                          ".config/mise/tasks/start/_default", ".config/mise/tasks/start/native", "README.md",
                          "mise.toml", "Dockerfile", ".config/mise/tasks/invoke/_default", "scripts/aws-context",
-                         ".gitignore"]
+                         ".gitignore", ".config/mise/tasks/deploy"]
 RELEASE_CHANGES = {
-    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", ".config/mise/tasks/invoke/remote", "cmd/bootstrap/main.go",
-                                   "internal/handler/handler.go", "internal/handler/handler_test.go",
-                                   "scripts/build-bootstrap"],
+    "go": EVERY_PROJECT_CHANGES + ["sam/template.yaml", "sam/samconfig.toml", ".config/mise/tasks/invoke/remote",
+                                   "cmd/bootstrap/main.go", "internal/handler/handler.go",
+                                   "internal/handler/handler_test.go", "scripts/build-bootstrap"],
     # (the rust project is the CDK one: its tasks skip an npm ci they need not run)
     "rust": EVERY_PROJECT_CHANGES + ["cdk/bin/app.ts", ".config/mise/tasks/invoke/remote", "Cargo.toml",
-                                     "src/handler.rs", ".config/mise/tasks/deploy", ".config/mise/tasks/destroy",
-                                     ".config/mise/tasks/validate", "cdk/lib/function-stack.ts"],
+                                     "src/handler.rs", ".config/mise/tasks/destroy", ".config/mise/tasks/validate",
+                                     "cdk/cdk.json", "cdk/lib/config.ts", "cdk/lib/function-stack.ts"],
     "custom": EVERY_PROJECT_CHANGES + ["function.sh", "runtime/bootstrap", "scripts/terraform-backend",
-                                       ".config/mise/tasks/invoke/remote", "terraform/outputs.tf", "terraform/api.tf",
-                                       "terraform/tftest/validation.tftest.hcl", "terraform/variables.tf"],
+                                       ".config/mise/tasks/invoke/remote", "terraform/outputs.tf",
+                                       "terraform/tftest/validation.tftest.hcl", "terraform/ecr.tf",
+                                       "terraform/variables.tf", "terraform/api.tf", "terraform/providers.tf",
+                                       "terraform/lambda.tf"],
 }
 
 pytestmark = pytest.mark.usefixtures("git_identity")
@@ -134,8 +142,11 @@ def test_update_from_before_triggers_gives_http_api_and_changes_nothing_else(tem
     assert set(changed) == {".copier-answers.yml", *RELEASE_CHANGES.get(data["language"], [])}
     after = answers(project)
     assert after["trigger"] == "http-api"
-    # No other answer changed, and none was added but the trigger.
-    assert {k: v for k, v in after.items() if k not in ("_commit", "trigger")} == \
+    # reserved_concurrency, asked of every project since, takes its default
+    # for an HTTP API: no reservation, so what is deployed stays as it was.
+    assert after["reserved_concurrency"] == -1
+    # No other answer changed, and none was added but those two.
+    assert {k: v for k, v in after.items() if k not in ("_commit", "trigger", "reserved_concurrency")} == \
         {k: v for k, v in before.items() if k != "_commit"}
     # The project is exactly what this template makes of the same answers today.
     # (The description as recorded: its default has changed since.)

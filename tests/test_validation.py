@@ -85,6 +85,14 @@ BAD = [
     ("schedule_expression", "0 8 * * ? *", "cron(minutes hours day-of-month month day-of-week year)"),
     ("schedule_expression", "at(2026-12-01T08:00:00)", "schedule_expression must be rate("),
     ("schedule_expression", 'cron(0 8 ? * "MON" *)', "six fields of digits, letters and , - * ? / #"),
+    ("schedule_timezone", "Europe/Berlín", "IANA time zone name such as UTC"),
+    ("schedule_timezone", "utc", "IANA time zone name such as UTC"),
+    ("schedule_timezone", "GMT+2", "IANA time zone name such as UTC"),
+    ("schedule_timezone", "", "IANA time zone name such as UTC"),
+    ("reserved_concurrency", 0, "0 would stop the function"),
+    ("reserved_concurrency", -2, "-1 (no reservation) or a whole number of instances from 1"),
+    ("reserved_concurrency", "ten", "-1 (no reservation) or a whole number"),
+    ("reserved_concurrency", 2.5, "-1 (no reservation) or a whole number"),
 ]
 
 # The trigger a question is asked for (its `when`): the rows above answer it too.
@@ -115,7 +123,25 @@ GOOD = [
     # Lambda's limit; test_free_text reads such an answer back from every file.
     ("description", "d" * 256, ("sam/template.yaml", f'Description: "{"d" * 256}"\n')),
     ("function_url_auth", "NONE", (".copier-answers.yml", "function_url_auth: NONE\n")),
+    ("schedule_timezone", "UTC", ("sam/template.yaml", "ScheduleExpressionTimezone: UTC\n")),
+    ("schedule_timezone", "America/Argentina/Buenos_Aires",
+     ("sam/template.yaml", "ScheduleExpressionTimezone: America/Argentina/Buenos_Aires\n")),
+    ("reserved_concurrency", 1, ("sam/template.yaml", "ReservedConcurrentExecutions: 1\n")),
+    ("reserved_concurrency", -1, (".copier-answers.yml", "reserved_concurrency: -1\n")),
 ]
+
+
+@pytest.mark.parametrize(("trigger", "auth", "default"), [
+    ("function-url", "NONE", 10), ("function-url", "AWS_IAM", -1), ("http-api", None, -1)])
+def test_a_public_function_url_reserves_concurrency_by_default(template, tmp_path, trigger, auth, default):
+    """A public URL has no throttle: the default caps it at 10 instances (and
+    drops checkov's CKV_AWS_115 skip, whose reason no longer holds)."""
+    dst = tmp_path / "my-fn"
+    copy(template, dst, {"trigger": trigger, **({"function_url_auth": auth} if auth else {})})
+    assert yaml.safe_load((dst / ".copier-answers.yml").read_text())["reserved_concurrency"] == default
+    sam = (dst / "sam" / "template.yaml").read_text()
+    assert ("ReservedConcurrentExecutions: 10\n" in sam) == (default == 10)
+    assert ("CKV_AWS_115" in sam) == (default == -1)
 
 
 def disabled_choices() -> list[tuple[str, object, str, dict]]:

@@ -45,38 +45,12 @@ resource "aws_ecr_repository" "this" {
   }
 }
 
+# The rule of every IaC choice, in one file: it keeps the images that
+# `mise run deploy` tagged deployed-<stack>-<time> (the ones a function runs,
+# also after a rollback), the last 10 pushed, and untagged images 7 days.
 resource "aws_ecr_lifecycle_policy" "this" {
   repository = aws_ecr_repository.this.name
-
-  policy = jsonencode({
-    rules = [
-      {
-        rulePriority = 1
-        description  = "Expire untagged images ${var.ecr_untagged_expiry_days} days after push"
-        selection = {
-          tagStatus   = "untagged"
-          countType   = "sinceImagePushed"
-          countUnit   = "days"
-          countNumber = var.ecr_untagged_expiry_days
-        }
-        action = {
-          type = "expire"
-        }
-      },
-      {
-        rulePriority = 2
-        description  = "Keep only the last ${var.ecr_keep_last_images} images"
-        selection = {
-          tagStatus   = "any"
-          countType   = "imageCountMoreThan"
-          countNumber = var.ecr_keep_last_images
-        }
-        action = {
-          type = "expire"
-        }
-      },
-    ]
-  })
+  policy     = file("${path.module}/../ecr-lifecycle-policy.json")
 }
 
 # Lambda pulls the image with its service principal. If the repository policy

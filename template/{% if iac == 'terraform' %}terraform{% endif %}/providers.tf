@@ -2,6 +2,6 @@ provider "aws" {
   region = var.aws_region
 
   default_tags {
-    tags = var.tags
+    tags = merge(local.template_tags, var.tags)
   }
 }

@@ -10,7 +10,9 @@ import json
 import operator
 import os
 import re
+import shlex
 import shutil
+import tomllib
 from pathlib import Path
 
 import hcl2
@@ -90,10 +92,20 @@ def sam_settings(project: Path) -> dict:
         "function_name": fn["FunctionName"],
         "image": _sam_image_by_digest(template),
         "log_format": fn["LoggingConfig"]["LogFormat"],
+        "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
         "throttling": (_throttling(resources["HttpApi"]["Properties"]["DefaultRouteSettings"])
                        if "HttpApi" in resources else None),
         "role": _sam_role(resources, fn),
+        "access_log": (json.loads(resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"])
+                       if "HttpApi" in resources else None),
+        "tags": _sam_tags(project),
     }
+
+
+def _sam_tags(project: Path) -> dict:
+    """The stack's tags, which `sam deploy` reads from samconfig.toml."""
+    config = tomllib.loads((project / "sam" / "samconfig.toml").read_text())
+    return dict(pair.split("=", 1) for pair in shlex.split(config["default"]["deploy"]["parameters"]["tags"]))
 
 
 def _throttling(route_settings: dict) -> dict:
@@ -164,10 +176,20 @@ def terraform_settings(project: Path) -> dict:
         "function_name": resolve(fn["function_name"]),
         "image": "digest" if config["locals"]["image_uri"].endswith("@${var.image_digest}") else "tag",
         "log_format": fn["logging_config"][0]["log_format"],
+        "reserved_concurrency": resolve(fn["reserved_concurrent_executions"]),
         "throttling": {"burst": resolve(throttle["throttling_burst_limit"]),
                        "rate": resolve(throttle["throttling_rate_limit"])} if throttle else None,
         "role": _terraform_role(config, defaults),
+        "access_log": json.loads(stage["access_log_settings"][0]["format"]) if stage else None,
+        "tags": _terraform_tags(config, defaults),
     }
+
+
+def _terraform_tags(config, defaults) -> dict:
+    """The provider's default_tags: the template's, then var.tags."""
+    (provider,) = config["provider"] if isinstance(config["provider"], list) else [config["provider"]]
+    assert provider["aws"]["default_tags"][0]["tags"] == "${merge(local.template_tags, var.tags)}"
+    return {**{k.strip('"'): v for k, v in config["locals"]["template_tags"].items()}, **defaults["tags"]}
 
 
 def _terraform_role(config, defaults) -> set:
@@ -190,6 +212,25 @@ def _terraform_role(config, defaults) -> set:
 def tf_string(value: str, defaults: dict) -> str:
     """A string with its ${var.x} parts replaced by the variables' defaults."""
     return re.sub(r"\$\{var\.(\w+)\}", lambda m: str(defaults[m.group(1)]), value)
+
+
+# --- The ECR lifecycle rule -------------------------------------------------
+
+def lifecycle_rule(project: Path, iac: str) -> dict:
+    """The ECR lifecycle policy the IaC choice applies: Terraform's
+    aws_ecr_lifecycle_policy, or what `mise run deploy` puts (SAM, CDK, whose
+    stacks do not own the repository), read from the file each names."""
+    if iac == "terraform":
+        policy = terraform_config(project)["resource"]["aws_ecr_lifecycle_policy"]["this"]["policy"]
+        match = re.fullmatch(r'\$\{file\("\$\{path\.module\}/\.\./([\w.-]+)"\)\}', policy)
+    else:
+        # deploy calls scripts/deployed-image's put_lifecycle_rule, which puts the file.
+        deploy = (project / ".config" / "mise" / "tasks" / "deploy").read_text()
+        assert re.search(r"^put_lifecycle_rule$", deploy, re.M), iac
+        script = (project / "scripts" / "deployed-image").read_text()
+        match = re.search(r"put-lifecycle-policy .*\\\n\s*--lifecycle-policy-text file://([\w.-]+)", script)
+    assert match, iac
+    return json.loads((project / match.group(1)).read_text())
 
 
 # --- CDK --------------------------------------------------------------------
@@ -228,9 +269,20 @@ def cdk_settings(project: Path) -> dict:
         "function_name": fn["FunctionName"],
         "image": "digest" if f"@{DIGEST}" in image else image,
         "log_format": fn["LoggingConfig"]["LogFormat"],
+        "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
         "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
         "role": _cdk_role(resources, fn),
+        "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
+        "tags": _cdk_tags(resources),
     }
+
+
+def _cdk_tags(resources) -> dict:
+    """Tags.of(app): the same tags on every resource that takes tags."""
+    tagged = [{t["Key"]: t["Value"] for t in r["Properties"]["Tags"]} for r in resources.values()
+              if isinstance(r.get("Properties", {}).get("Tags"), list)]
+    assert tagged and all(t == tagged[0] for t in tagged), tagged
+    return tagged[0]
 
 
 def _cdk_role(resources, fn) -> set:
@@ -566,7 +618,8 @@ def terraform_trigger_settings(project: Path) -> dict:
         (dead_letter,) = target["dead_letter_config"]
         schedules.append({
             "name": tf_string(x["name"], defaults), "expression": tf_string(x["schedule_expression"], defaults),
-            "timezone": x.get("schedule_expression_timezone", "Etc/UTC"), "state": x.get("state", "ENABLED"),
+            "timezone": tf_string(x.get("schedule_expression_timezone", "Etc/UTC"), defaults),
+            "state": x.get("state", "ENABLED"),
             "time_window": x["flexible_time_window"][0]["mode"], "target": name(target["arn"]),
             "input": jsonencoded(target["input"]), "retries": retry["maximum_retry_attempts"],
             "max_event_age": retry["maximum_event_age_in_seconds"], "dead_letter": name(dead_letter["arn"]),
