@@ -218,8 +218,8 @@ def tf_string(value: str, defaults: dict) -> str:
 
 def lifecycle_rule(project: Path, iac: str) -> dict:
     """The ECR lifecycle policy the IaC choice applies: Terraform's
-    aws_ecr_lifecycle_policy, or what `mise run deploy` puts (SAM, CDK, whose
-    stacks do not own the repository), read from the file each names."""
+    aws_ecr_lifecycle_policy, or what `mise run deploy` puts (SAM, CDK, osls,
+    whose stacks do not own the repository), read from the file each names."""
     if iac == "terraform":
         policy = terraform_config(project)["resource"]["aws_ecr_lifecycle_policy"]["this"]["policy"]
         match = re.fullmatch(r'\$\{file\("\$\{path\.module\}/\.\./([\w.-]+)"\)\}', policy)
@@ -341,9 +341,19 @@ def serverless_settings(project: Path) -> dict:
         "function_name": fn["FunctionName"],
         "image": "digest" if fn["Code"]["ImageUri"].endswith(f"@{DIGEST}") else fn["Code"]["ImageUri"],
         "log_format": fn["LoggingConfig"]["LogFormat"],
+        "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
         "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
         "role": _serverless_role(resources, fn, log_group_id),
+        "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
+        "tags": _serverless_tags(project),
     }
+
+
+def _serverless_tags(project: Path) -> dict:
+    """The stack's tags (provider.stackTags), as osls resolved them when it
+    packaged the service; `osls deploy` gives them to the stack."""
+    state = json.loads((project / "serverless" / ".serverless" / "serverless-state.json").read_text())
+    return state["service"]["provider"]["stackTags"]
 
 
 def _serverless_role(resources, fn, log_group_id) -> set:
