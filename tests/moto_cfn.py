@@ -21,9 +21,11 @@ reports CREATE_COMPLETE, but creates almost nothing of them:
 - it cannot invoke a function whose PackageType is Image (and runs the
   others only in Docker), so neither Invoke nor an SQS event source mapping
   reaches an image function's handler.
-Four smaller defects show up on the way: a stack created through a change
-set (as `sam deploy` and `cdk deploy` do) never gets its Outputs, because
-executing the change set does not re-read the stack's template; a change
+Five smaller defects show up on the way: ValidateTemplate refuses a
+template over a cfn-lint warning (osls's templates have some); a stack
+created through a change set (as `sam deploy`, `cdk deploy` and `osls deploy`
+do) never gets its Outputs, because executing the change set does not re-read
+the stack's template; a change
 set that changes nothing is refused with "No updates are to be performed"
 (UpdateStack's answer), where CloudFormation creates it with status FAILED
 and the reason "The submitted information didn't contain changes", which is
@@ -43,6 +45,7 @@ This module fills those gaps, and nothing else:
 - the Lambda function model also passes PackageType, Architectures,
   TracingConfig, ImageConfig, EphemeralStorage and Layers;
 - executing a change set re-reads the stack's template and outputs;
+- ValidateTemplate fails on cfn-lint's errors only, not its warnings;
 - CreateChangeSet leaves an unchanged stack to the backend, which marks the
   change set FAILED with CloudFormation's reason;
 - a change set's Modify changes name the properties that change (moto's
@@ -772,6 +775,16 @@ def _serve_json(path: str, read):
     return wrap
 
 
+_validate_template = cfn_models.CloudFormationBackend.validate_template
+
+
+def _validate_template_errors_only(self, template: str) -> list:
+    """ValidateTemplate refuses what CloudFormation refuses: moto runs
+    cfn-lint and fails on any finding, a warning too (such as W3005, a
+    DependsOn that a Ref already implies, which osls writes)."""
+    return [m for m in _validate_template(self, template) if m.rule.id.startswith("E")]
+
+
 # --- ECR layer downloads --------------------------------------------------------
 
 BLOB_PATH = "/_standin/ecr-blobs/"
@@ -830,6 +843,7 @@ def install() -> None:
     from moto.logs.utils import EventMessageFilter
 
     EventMessageFilter.__init__ = _event_filter_with_json(EventMessageFilter.__init__)
+    cfn_models.CloudFormationBackend.validate_template = _validate_template_errors_only
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
     # The ApiGatewayV2 models register themselves by subclassing

@@ -1,5 +1,5 @@
 """`mise run publish`, `deploy`, `invoke:remote` and `destroy` of a generated
-project, with the real IaC tool (sam, cdk, terraform) against a local AWS API.
+project, with the real IaC tool (sam, cdk, terraform, osls) against a local AWS API.
 
 The AWS API is moto_server, started through tests/moto_cfn.py, which adds
 what stock moto's CloudFormation lacks for SAM and CDK stacks (see its
@@ -56,10 +56,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (COPIER, GIT_IDENTITY, ROOT, assert_case, aws, aws_env, cases_for, mise_env, moto_server, params,
-                      pick, reserve, rie_path, run, wait_for_port)
+from conftest import (COPIER, GIT_IDENTITY, ROOT, assert_case, aws, aws_env, cases_for, cdk_node_modules, mise_env,
+                      moto_server, params, pick, reserve, rie_path, run, wait_for_port)
 from support.choices import TRIGGERS, output_name, trigger_outputs
-from support.iac import CfnLoader, terraform_config
+from support.iac import OSLS_TEMPLATE, CfnLoader, terraform_config
 from support.releases import first_release
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -155,6 +155,8 @@ def project(render, tmp_path, moto):
         run(["git", "init", "-q", "-b", "main"], path)
         run(["git", "add", "-A"], path)
         run(["git", "commit", "-q", "-m", "init"], path, env=GIT_IDENTITY)
+        if (path / "serverless").is_dir():
+            preinstall_osls(path / "serverless")
 
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
@@ -178,10 +180,24 @@ def project(render, tmp_path, moto):
             "TF_CLI_ARGS_init": "-backend-config=use_path_style=true",
             "SAM_CLI_TELEMETRY": "0",
             "CDK_DISABLE_VERSION_CHECK": "1",
+            "SLS_TELEMETRY_DISABLED": "1",
+            "SLS_NOTIFICATIONS_MODE": "off",
         }
         return Project(path, env)
 
     return _make
+
+
+def preinstall_osls(folder: Path) -> None:
+    """serverless/node_modules as the project's own `npm ci` makes it (from
+    the suite's cache of that install, conftest's cdk_node_modules), with the
+    record scripts/serverless-dependencies writes after an install, so the
+    tasks skip theirs: a deploy then spends no 20 s (or a registry's stall)
+    on npm."""
+    node_modules = cdk_node_modules(folder)
+    node = run(["node", "--version"], folder).stdout.encode()
+    (node_modules / ".installed-from").write_bytes(
+        (folder / "package.json").read_bytes() + (folder / "package-lock.json").read_bytes() + node)
 
 
 # --- What the deploy made, through the AWS CLI --------------------------------
@@ -250,13 +266,14 @@ def assert_deployed(p: Project, answers: dict, image: str) -> None:
     assert fn["Architectures"] == [answers["architecture"]]
     assert (fn["MemorySize"], fn["Timeout"]) == (DEFAULT["memory_size"], DEFAULT["timeout"]), fn
     assert fn["TracingConfig"] == {"Mode": "Active"}
-    # The description as answered: the CloudFormation stack's (SAM, CDK) and
-    # the function's (SAM; Terraform gives the function a text of its own, CDK none).
+    # The description as answered: the CloudFormation stack's (SAM, CDK, osls)
+    # and the function's (SAM, osls; Terraform gives the function a text of its
+    # own, CDK none).
     description = p.answers()["description"]
     if answers["iac"] != "terraform":
         (stack,) = p.aws("cloudformation", "describe-stacks", "--stack-name", "hello-fn")["Stacks"]
         assert stack["Description"] == description
-    if answers["iac"] == "sam":
+    if answers["iac"] in ("sam", "serverless"):
         assert fn["Description"] == description
 
     # The execution role: its own log group and X-Ray, and what the trigger
@@ -431,7 +448,7 @@ def assert_only_the_repository_is_left(p: Project, answers: dict) -> None:
 def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
     """moto's Lambda stores no LoggingConfig, so it is checked where each tool
     declares it: the SAM template, the synthesized CDK template, the Terraform
-    configuration."""
+    configuration, the template osls packaged and deployed."""
     if iac == "sam":
         template = yaml.load((p.path / "sam" / "template.yaml").read_text(), Loader=CfnLoader)
         config = template["Resources"]["Function"]["Properties"]["LoggingConfig"]
@@ -446,6 +463,14 @@ def assert_json_logs_to_own_group(p: Project, iac: str) -> None:
         assert (fn["LoggingConfig"]["LogFormat"], group) == ("JSON", "/aws/lambda/hello-fn")
         assert (fn["LoggingConfig"]["ApplicationLogLevel"], fn["LoggingConfig"]["SystemLogLevel"]) == (
             LOG_LEVEL, "INFO")
+    elif iac == "serverless":
+        resources = json.loads((p.path / "serverless" / OSLS_TEMPLATE).read_text())["Resources"]
+        (fn,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+        groups = [r["Properties"]["LogGroupName"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"
+                  and "LogGroupName" in r["Properties"]]
+        assert fn["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": "/aws/lambda/hello-fn",
+                                       "ApplicationLogLevel": LOG_LEVEL, "SystemLogLevel": "INFO"}
+        assert groups == ["/aws/lambda/hello-fn"], "the stack owns the function's log group"
     else:
         fn = terraform_config(p.path)["resource"]["aws_lambda_function"]["this"]
         assert fn["logging_config"] == [{
@@ -760,6 +785,8 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
         assert "must be replaced" not in output
     elif iac == "sam":
         assert "No changes to deploy" in output, output
+    elif iac == "serverless":
+        assert "No changes to deploy. Deployment skipped." in output, output
     else:
         assert "(no changes)" in output, output
     for tree in {p, again}:

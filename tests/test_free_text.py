@@ -35,7 +35,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from conftest import COPIER, FREE_TEXT, FREE_TEXT_MARKER, hostile_answer, render_validator, run
-from support.iac import IAC_PROJECTS, IACS, cdk_synth, sam_transformed
+from support.iac import IAC_PROJECTS, IACS, cdk_synth, osls_package, sam_transformed
 
 # GitHub renders READMEs as CommonMark with tables and strikethrough.
 MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
@@ -140,15 +140,25 @@ def read_cdk_app(project: Path, question: str) -> list:
     return [cdk_synth(project)["Description"]]
 
 
+def read_serverless(project: Path, question: str) -> list:
+    """The stack's and the function's description in the template osls
+    packages (test_iac's package, cached per project), after osls resolved
+    its ${...} variables in every string of serverless.yml."""
+    template = osls_package(project)
+    (fn,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    return [template["Description"], fn["Properties"]["Description"]]
+
+
 # The generated files that hold a free-text answer, and how to read it back.
 READERS = {
     ".copier-answers.yml": read_answers,
     "README.md": read_readme,
     "sam/template.yaml": read_sam,
     "cdk/bin/app.ts": read_cdk_app,
+    "serverless/serverless.yml": read_serverless,
 }
 # What tests and tools make inside a project, not the template.
-NOT_GENERATED = {".git", "node_modules", "cdk.out", ".terraform", "build", "target"}
+NOT_GENERATED = {".git", "node_modules", "cdk.out", ".terraform", ".serverless", "build", "target"}
 
 
 def files_holding(project: Path, text: str) -> set[str]:

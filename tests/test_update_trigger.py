@@ -145,9 +145,12 @@ def test_update_from_before_triggers_gives_http_api_and_changes_nothing_else(tem
     # reserved_concurrency, asked of every project since, takes its default
     # for an HTTP API: no reservation, so what is deployed stays as it was.
     assert after["reserved_concurrency"] == -1
-    # No other answer changed, and none was added but those two.
-    assert {k: v for k, v in after.items() if k not in ("_commit", "trigger", "reserved_concurrency")} == \
+    # No other answer changed, and none was added but those of questions
+    # new since the release, each at its default.
+    new_questions = {"trigger", "reserved_concurrency", "log_level"}
+    assert {k: v for k, v in after.items() if k != "_commit" and k not in new_questions} == \
         {k: v for k, v in before.items() if k != "_commit"}
+    assert after["log_level"] == load_copier_yml(template_repo)["log_level"]["default"]
     # The project is exactly what this template makes of the same answers today.
     # (The description as recorded: its default has changed since.)
     fresh = copy(template_repo, tmp_path / "fresh" / "my-fn", ref="HEAD", **data, trigger="http-api",

@@ -212,6 +212,9 @@ def iac_services(project, iac) -> set[str]:
     elif iac == "sam":
         text = (project / "sam" / "template.yaml").read_text()
         names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +Type: (HttpApi|SQS|ScheduleV2)$", text, re.M)
+    elif iac == "serverless":
+        text = "".join((project / "serverless" / f).read_text() for f in ("serverless.yml", "trigger.yml"))
+        names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +- (httpApi):$", text, re.M)
     else:
         # The stack and its trigger's module (cdk/lib/triggers/).
         text = "".join(p.read_text() for p in sorted((project / "cdk" / "lib").rglob("*.ts")))
@@ -284,7 +287,9 @@ def test_deploy_policy_is_least_privilege_and_valid(render, answers):
     # permission in a one-resource CloudFormation stack.
     public_url = answers["trigger"] == "function-url" and answers.get(
         "function_url_auth", COPIER["function_url_auth"]["default"]) == "NONE"
-    backend = {"terraform": {"s3"} | ({"cloudformation"} if public_url else set())}
+    # osls uploads each template to the stack's own deployment bucket first.
+    backend = {"terraform": {"s3"} | ({"cloudformation"} if public_url else set()),
+               "serverless": {"cloudformation", "s3"}}
     expected = iac_services(project, answers["iac"]) | {"ecr", "iam", "lambda", "logs"} | backend.get(
         answers["iac"], {"cloudformation"})
     assert services == expected

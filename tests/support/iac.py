@@ -1,5 +1,5 @@
 """The IaC readers: each tool's project (SAM's template, the synthesized CDK
-app, Terraform's configuration) read into one notation, so the tests can ask
+app, Terraform's configuration, osls's packaged template) read into one notation, so the tests can ask
 that the same answers give the same settings whichever tool is chosen; and the
 projects the IaC checks run on."""
 
@@ -20,7 +20,7 @@ import pytest
 import yaml
 from hcl2 import SerializationOptions
 
-from conftest import FREE_TEXT, MATRIX, cdk_node_modules, combo_id, hostile_answer, one_per, run
+from conftest import FREE_TEXT, MATRIX, ROOT, cdk_node_modules, combo_id, hostile_answer, one_per, run
 from support.choices import TRIGGERS, output_name, trigger_outputs
 
 IACS = sorted({c["iac"] for c in MATRIX})
@@ -221,8 +221,8 @@ def tf_string(value: str, defaults: dict) -> str:
 
 def lifecycle_rule(project: Path, iac: str) -> dict:
     """The ECR lifecycle policy the IaC choice applies: Terraform's
-    aws_ecr_lifecycle_policy, or what `mise run deploy` puts (SAM, CDK, whose
-    stacks do not own the repository), read from the file each names."""
+    aws_ecr_lifecycle_policy, or what `mise run deploy` puts (SAM, CDK, osls,
+    whose stacks do not own the repository), read from the file each names."""
     if iac == "terraform":
         policy = terraform_config(project)["resource"]["aws_ecr_lifecycle_policy"]["this"]["policy"]
         match = re.fullmatch(r'\$\{file\("\$\{path\.module\}/\.\./([\w.-]+)"\)\}', policy)
@@ -311,6 +311,81 @@ def _cdk_role(resources, fn) -> set:
     return permissions(statements, {own_log_group: OWN_LOG_GROUP, **queues}, "Action", "Resource")
 
 
+# --- Serverless Framework (osls) ---------------------------------------------
+
+OSLS = ROOT / ".tools" / "bin" / "osls"
+OSLS_TEMPLATE = ".serverless/cloudformation-template-update-stack.json"
+_packaged: dict[Path, dict] = {}
+
+
+def osls_package(project: Path) -> dict:
+    """`osls package` once per rendered project, with the osls script/bootstrap
+    installs (the version projects pin); the CloudFormation template it writes
+    to serverless/.serverless/, the one `osls deploy` sends."""
+    if project not in _packaged:
+        folder = project / "serverless"
+        # The image as deploy passes it; a region, which any will do.
+        env = {"IMAGE_URI": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-fn@{DIGEST}",
+               "AWS_REGION": "us-east-1", "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
+        run([str(OSLS), "package"], folder, env=env, timeout=300)
+        _packaged[project] = json.loads((folder / OSLS_TEMPLATE).read_text())
+    return _packaged[project]
+
+
+def serverless_settings(project: Path) -> dict:
+    resources = osls_package(project)["Resources"]
+
+    def of_type(kind):
+        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
+
+    (fn,) = of_type("AWS::Lambda::Function")
+    # osls names the log group in LoggingConfig; the stack's own resource holds it.
+    (log_group_id,) = [name for name, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"
+                       and r["Properties"].get("LogGroupName") == fn["LoggingConfig"]["LogGroup"]]
+    log_group = resources[log_group_id]["Properties"]
+    stages = of_type("AWS::ApiGatewayV2::Stage")
+    return {
+        "architecture": fn["Architectures"][0],
+        "memory_size": fn["MemorySize"],
+        "timeout": fn["Timeout"],
+        "routes": sorted(r["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route")),
+        "log_retention_days": log_group["RetentionInDays"],
+        "log_group": log_group["LogGroupName"],
+        "function_name": fn["FunctionName"],
+        "image": "digest" if fn["Code"]["ImageUri"].endswith(f"@{DIGEST}") else fn["Code"]["ImageUri"],
+        "log_format": fn["LoggingConfig"]["LogFormat"],
+        "log_levels": (fn["LoggingConfig"]["ApplicationLogLevel"], fn["LoggingConfig"]["SystemLogLevel"]),
+        "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
+        "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
+        "role": _serverless_role(resources, fn, log_group_id),
+        "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
+        "tags": _serverless_tags(project),
+    }
+
+
+def _serverless_tags(project: Path) -> dict:
+    """The stack's tags (provider.stackTags), as osls resolved them when it
+    packaged the service; `osls deploy` gives them to the stack."""
+    state = json.loads((project / "serverless" / ".serverless" / "serverless-state.json").read_text())
+    return state["service"]["provider"]["stackTags"]
+
+
+def _serverless_role(resources, fn, log_group_id) -> set:
+    role_id = fn["Role"]["Fn::Sub"].removeprefix("${").removesuffix(".Arn}")
+    role = resources[role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role, "no managed policies"
+    assert "IamRoleLambdaExecution" not in resources, "the function's own role, not osls's default one"
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    statements += [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+                   and {"Ref": role_id} in r["Properties"]["Roles"]
+                   for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    own_log_group = json.dumps({"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${"
+                                + log_group_id + "}:*"})
+    queues = {json.dumps({"Fn::GetAtt": [name, "Arn"]}): "queue " + r["Properties"]["QueueName"]
+              for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    return permissions(statements, {own_log_group: OWN_LOG_GROUP, **queues}, "Action", "Resource")
+
+
 # --- The execution role -----------------------------------------------------
 
 OWN_LOG_GROUP = "the function's log group, its streams"
@@ -330,12 +405,13 @@ def permissions(statements, names: dict, action_key: str, resource_key: str) -> 
     return pairs
 
 
-SETTINGS = {"sam": sam_settings, "terraform": terraform_settings, "cdk": cdk_settings}
+SETTINGS = {"sam": sam_settings, "terraform": terraform_settings, "cdk": cdk_settings,
+            "serverless": serverless_settings}
 
 
 # --- The trigger's resources ------------------------------------------------
 # SAM (after its own transform, as CloudFormation gets it), CDK (as
-# synthesized) and Terraform, each read into one notation: a queue by its
+# synthesized), osls (as packaged) and Terraform, each read into one notation: a queue by its
 # name ("queue <name>"), the function as "function", the stack's account and
 # region as ACCOUNT and REGION.
 
@@ -595,4 +671,5 @@ TRIGGER_SETTINGS = {
     "sam": lambda project: cfn_trigger_settings(sam_transformed(project)),
     "cdk": lambda project: cfn_trigger_settings(cdk_synth(project)),
     "terraform": terraform_trigger_settings,
+    "serverless": lambda project: cfn_trigger_settings(osls_package(project)),
 }
