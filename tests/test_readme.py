@@ -196,10 +196,10 @@ def test_the_readme_has_the_day_two_tasks(render, answers):
     assert headings == expected, headings
     # The secret: one parameter, read-only, in the project's own IaC language.
     snippet = re.search(r"```(yaml|ts|hcl)\n(.*?)```", day_two.split("### Add an environment", 1)[1], re.S)
-    assert snippet and snippet.group(1) == {"sam": "yaml", "cdk": "ts", "terraform": "hcl"}[iac], day_two
+    assert snippet and snippet.group(1) == {"sam": "yaml", "cdk": "ts", "terraform": "hcl", "serverless": "yaml"}[iac], day_two
     assert "ssm:GetParameter" in snippet.group(2) and "parameter/hello-fn/api-key" in snippet.group(2)
     assert "*" not in snippet.group(2).replace("/*/", ""), "least privilege: no wildcard"
-    if iac == "sam":
+    if snippet.group(1) == "yaml":
         yaml.safe_load(snippet.group(2).replace("!Sub ", ""))
     tool = {"go": "go get ", "rust": "cargo add ", "custom": "Dockerfile"}[answers["language"]]
     assert tool in day_two.split("### Add a dependency", 1)[1].split("###", 1)[0]
