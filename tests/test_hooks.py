@@ -176,7 +176,8 @@ def test_the_printed_update_command_works_verbatim(tmp_path, capfd, ref):
         git(repo, "commit", "-q", "-am", "Another template change")
     run_printed(command, dst)
     assert "And another, in the next version." in (dst / "README.md").read_text()
-    assert {line[3:] for line in status(dst).splitlines()} == {".copier-answers.yml", "README.md"}
+    assert {line[3:] for line in status(dst).splitlines()} == {".copier-answers.yml", "README.md",
+                                                                 "sam/samconfig.toml"}  # its template-version tag
 
 
 @pytest.mark.parametrize(("commit", "released"), [

@@ -196,7 +196,8 @@ def test_the_readme_has_the_day_two_tasks(render, answers):
     assert headings == expected, headings
     # The secret: one parameter, read-only, in the project's own IaC language.
     snippet = re.search(r"```(yaml|ts|hcl)\n(.*?)```", day_two.split("### Add an environment", 1)[1], re.S)
-    assert snippet and snippet.group(1) == {"sam": "yaml", "cdk": "ts", "terraform": "hcl", "serverless": "yaml"}[iac], day_two
+    language = {"sam": "yaml", "cdk": "ts", "terraform": "hcl", "serverless": "yaml"}[iac]
+    assert snippet and snippet.group(1) == language, day_two
     assert "ssm:GetParameter" in snippet.group(2) and "parameter/hello-fn/api-key" in snippet.group(2)
     assert "*" not in snippet.group(2).replace("/*/", ""), "least privilege: no wildcard"
     if snippet.group(1) == "yaml":
