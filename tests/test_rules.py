@@ -58,8 +58,9 @@ def test_cdk_judges_as_the_table(render, tmp_path, trigger):
 import {{ ConfigError, readConfig }} from {json.dumps(str(cdk / "lib" / "config.ts"))};
 const base: Record<string, unknown> = {{
   stackName: 'stack', functionName: 'fn', ecrRepository: 'repo', imageDigest: 'sha256:' + '0'.repeat(64),
-  architecture: 'arm64', memorySize: 128, timeout: 10, logRetentionDays: 14,
+  architecture: 'arm64', memorySize: 128, timeout: 10, logRetentionDays: 14, reservedConcurrency: -1, logLevel: 'INFO',
   functionUrlAuth: 'AWS_IAM', sqsBatchSize: 10, sqsBatchingWindow: 0, scheduleExpression: 'rate(1 hour)',
+  scheduleTimezone: 'UTC',
 }};
 const rows: [string, string][] = JSON.parse(process.argv[2]);
 const verdicts = rows.map(([key, value]) => {{
