@@ -147,8 +147,14 @@ def test_number_questions_are_int_when_asked_and_yaml_when_given():
 
 @pytest.mark.parametrize("question", NUMBER_QUESTIONS)
 def test_a_number_questions_help_states_the_validators_range(question):
-    low, high = re.search(r"between (\d+) and (\d+)", COPIER[question]["validator"]).groups()
-    assert f"{low}-{high}" in COPIER[question]["help"]
+    bounded = re.search(r"between (\d+) and (\d+)", COPIER[question]["validator"])
+    if bounded:
+        low, high = bounded.groups()
+        assert f"{low}-{high}" in COPIER[question]["help"]
+    else:  # open above: the lowest value, and the sentinel for none if any
+        low = re.search(r"from (\d+)", COPIER[question]["validator"]).group(1)
+        assert f"from {low}" in COPIER[question]["help"]
+        assert ("-1" in COPIER[question]["validator"]) == ("-1" in COPIER[question]["help"])
 
 
 @pytest.mark.parametrize("data", [{}, {"trigger": "sqs"}], ids=["defaults", "sqs"])
