@@ -18,10 +18,11 @@ from support.iac import (CUSTOM, DEFAULT_RETENTION, DEFAULT_VISIBILITY, IAC_PROJ
                          lifecycle_rule, osls_package, terraform_binary, terraform_config)
 
 
-# The SAM template changes with the trigger and the architecture only.
+# The SAM template changes with the trigger and the architecture only (and
+# the trigger's own answers, as the IaC checks give them).
 @pytest.mark.parametrize("answers", params(
-    [c for c in one_per("iac", "trigger", "architecture") if c["iac"] == "sam"]
-    + [{**c, "function_url_auth": "NONE"} for c in one_per("iac", "trigger", "architecture")
+    [{**c, **TRIGGERS[c["trigger"]]["custom"]} for c in one_per("iac", "trigger", "architecture") if c["iac"] == "sam"]
+    + [{**c, "function_url_auth": "NONE", "cors_allow_origins": "*"} for c in one_per("iac", "trigger", "architecture")
        if c["iac"] == "sam" and c["trigger"] == "function-url"]))
 def test_cfn_lint_sam(render, answers):
     project = render(answers).path
@@ -204,6 +205,9 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         # The answered level, and Lambda's own lines' (DEBUG when debugging).
         "log_levels": (CUSTOM["log_level"], "DEBUG"),
         "throttling": {"burst": 100, "rate": 50},
+        # Browsers may call from the answered origins, with the routes'
+        # methods, a JSON body's content-type, and no credentials.
+        "cors": expected_cors(TRIGGERS["http-api"]["custom"]["cors_allow_origins"]),
         # Least privilege: its own log group, and X-Ray (which has no
         # resource-level permissions); no managed policies.
         "role": {
@@ -227,19 +231,29 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         assert settings == expected, iac
 
 
+def expected_cors(origins: str) -> dict | None:
+    """The CORS settings every IaC must give for an answer cors_allow_origins."""
+    if not origins.strip():
+        return None
+    return {"origins": sorted(o.strip() for o in origins.split(",")),
+            "methods": sorted({r.split(" ", 1)[0] for r in yaml.safe_load(COPIER["http_routes"]["default"])}),
+            "headers": ["content-type"], "max_age": 300, "credentials": False}
+
+
 def expected_trigger_settings(answers: dict) -> dict:
     """What every IaC must create for the trigger, in cfn_trigger_settings' notation."""
     fn = "hello-fn"
     queue, dead_letter = f"queue {fn}", f"queue {fn}-dlq"
     dead_letter_queue = {"sse_sqs": True, "visibility_timeout": DEFAULT_VISIBILITY, "retention": 1209600,
                          "redrive": None}
-    none = {"outputs": [], "url_auth": [], "public_permissions": [], "queues": {}, "tls_only": [],
+    none = {"outputs": [], "url_auth": [], "url_cors": [], "public_permissions": [], "queues": {}, "tls_only": [],
             "mappings": [], "schedules": [], "async": []}
     trigger = answers["trigger"]
     if trigger == "function-url":
         public = answers.get("function_url_auth") == "NONE"
         return {**none, "outputs": sorted(TRIGGERS[trigger]["outputs"]),
                 "url_auth": [answers.get("function_url_auth", "AWS_IAM")],
+                "url_cors": [expected_cors(answers.get("cors_allow_origins", ""))],
                 # Lambda's two statements for a public URL: the URL for auth
                 # type NONE, and invoking, only through a Function URL.
                 "public_permissions": sorted([("lambda:InvokeFunction", None, True),
@@ -287,6 +301,7 @@ def test_equivalent_trigger_resources_in_every_iac(render, trigger_answers):
         assert TRIGGER_SETTINGS[iac](project) == expected, iac
         settings = SETTINGS[iac](project)
         assert settings["routes"] == [] and settings["throttling"] is None, iac  # no HTTP API
+        assert settings["cors"] is None, iac
         assert settings["timeout"] == CUSTOM["timeout"]
         # A public Function URL has no throttle: a reservation by default caps it.
         public = trigger_answers.get("function_url_auth") == "NONE"

@@ -28,9 +28,11 @@ IACS = sorted({c["iac"] for c in MATRIX})
 # MATRIX's order: Go, arm64, provided.al2023; the language and base image do
 # not change the IaC, and the architecture only its one value, which the
 # equivalence test checks for both), plus the public Function URL, whose
-# resources differ from the default AWS_IAM one.
+# resources differ from the default AWS_IAM one, and which any origin may call
+# (CORS's *; the default one has no CORS, the HTTP API a list of origins).
 ONE_PER_IAC_TRIGGER = one_per("iac", "trigger") + [
-    {**c, "function_url_auth": "NONE"} for c in one_per("iac", "trigger") if c["trigger"] == "function-url"]
+    {**c, "function_url_auth": "NONE", "cors_allow_origins": "*"}
+    for c in one_per("iac", "trigger") if c["trigger"] == "function-url"]
 DIGEST = "sha256:" + "0" * 64
 
 # Answers that differ from every default, so a setting that ignores the
@@ -99,6 +101,8 @@ def sam_settings(project: Path) -> dict:
         "role": _sam_role(resources, fn),
         "access_log": (json.loads(resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"])
                        if "HttpApi" in resources else None),
+        "cors": (cfn_cors(resources["HttpApi"]["Properties"].get("CorsConfiguration"))
+                 if "HttpApi" in resources else None),
         "tags": _sam_tags(project),
     }
 
@@ -184,6 +188,8 @@ def terraform_settings(project: Path) -> dict:
                        "rate": resolve(throttle["throttling_rate_limit"])} if throttle else None,
         "role": _terraform_role(config, defaults),
         "access_log": json.loads(stage["access_log_settings"][0]["format"]) if stage else None,
+        "cors": (tf_cors(config["resource"]["aws_apigatewayv2_api"]["this"], "cors_configuration", config, defaults)
+                 if stage else None),
         "tags": _terraform_tags(config, defaults),
     }
 
@@ -215,6 +221,38 @@ def _terraform_role(config, defaults) -> set:
 def tf_string(value: str, defaults: dict) -> str:
     """A string with its ${var.x} parts replaced by the variables' defaults."""
     return re.sub(r"\$\{var\.(\w+)\}", lambda m: str(defaults[m.group(1)]), value)
+
+
+# --- CORS -------------------------------------------------------------------
+# An HTTP API's CorsConfiguration or a Function URL's Cors in one notation
+# (None without one); CloudFormation's AllowCredentials defaults to false.
+
+def cfn_cors(cors: dict | None) -> dict | None:
+    if cors is None:
+        return None
+    return {"origins": sorted(cors["AllowOrigins"]), "methods": sorted(cors["AllowMethods"]),
+            "headers": sorted(cors["AllowHeaders"]), "max_age": cors["MaxAge"],
+            "credentials": cors.get("AllowCredentials", False)}
+
+
+# The list the answer becomes in Terraform (variables.tf's locals), which
+# tf_cors evaluates on the variable's default as Terraform would.
+TF_CORS_ORIGINS = '${[for origin in split(",", var.cors_allow_origins) : trimspace(origin) if trimspace(origin) != ""]}'
+
+
+def tf_cors(resource: dict, block: str, config: dict, defaults: dict) -> dict | None:
+    """A resource's dynamic CORS block, present when the origins list is not empty."""
+    assert config["locals"]["cors_allow_origins"] == TF_CORS_ORIGINS, config["locals"]["cors_allow_origins"]
+    origins = [o.strip() for o in defaults["cors_allow_origins"].split(",") if o.strip()]
+    (dynamic,) = [d[block] for d in resource.get("dynamic", []) if block in d]
+    assert dynamic["for_each"] == "${length(local.cors_allow_origins) > 0 ? [1] : []}", dynamic["for_each"]
+    if not origins:
+        return None
+    (content,) = dynamic["content"]
+    assert content["allow_origins"] == "${local.cors_allow_origins}", content
+    return {"origins": sorted(origins), "methods": sorted(content["allow_methods"]),
+            "headers": sorted(content["allow_headers"]), "max_age": content["max_age"],
+            "credentials": content.get("allow_credentials", False)}
 
 
 # --- The ECR lifecycle rule -------------------------------------------------
@@ -286,6 +324,7 @@ def cdk_settings(project: Path) -> dict:
         "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
         "role": _cdk_role(resources, fn),
         "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
+        "cors": cfn_cors(of_type("AWS::ApiGatewayV2::Api")[0].get("CorsConfiguration")) if stages else None,
         "tags": _cdk_tags(resources),
     }
 
@@ -359,6 +398,7 @@ def serverless_settings(project: Path) -> dict:
         "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
         "role": _serverless_role(resources, fn, log_group_id),
         "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
+        "cors": cfn_cors(of_type("AWS::ApiGatewayV2::Api")[0].get("CorsConfiguration")) if stages else None,
         "tags": _serverless_tags(project),
     }
 
@@ -492,6 +532,7 @@ def cfn_trigger_settings(template: dict) -> dict:
     return {
         "outputs": sorted(set(template.get("Outputs", {})) & trigger_outputs()),
         "url_auth": [u["AuthType"] for u in of_type("AWS::Lambda::Url")],
+        "url_cors": [cfn_cors(u.get("Cors")) for u in of_type("AWS::Lambda::Url")],
         "public_permissions": sorted(
             (p["Action"], p.get("FunctionUrlAuthType"), p.get("InvokedViaFunctionUrl", False))
             for p in of_type("AWS::Lambda::Permission") if p["Principal"] == "*"),
@@ -651,6 +692,7 @@ def terraform_trigger_settings(project: Path) -> dict:
     return {
         "outputs": sorted(o for o in trigger_outputs() if output_name("terraform", o) in config.get("output", {})),
         "url_auth": [tf_string(u["authorization_type"], defaults) for u in of_type("aws_lambda_function_url")],
+        "url_cors": [tf_cors(u, "cors", config, defaults) for u in of_type("aws_lambda_function_url")],
         "public_permissions": sorted(public),
         "queues": queues,
         "tls_only": sorted(tls_only),
