@@ -1,5 +1,6 @@
-"""One rule per name: the region, function name and ECR repository rules, and
-the trigger's answers the IaC re-checks, are written in copier.yml, in the CDK
+"""One rule per name: the region, function name and ECR repository rules, the
+log level's choices, the HTTP triggers' CORS origins, and the trigger's
+answers the IaC re-checks, are written in copier.yml, in the CDK
 app (cdk/lib/config.ts) and in Terraform's variable validation
 (terraform/variables.tf.jinja), and each of them judges every value in
 tests/rules.yaml as that table says (a trigger's answers in a project with
@@ -18,11 +19,14 @@ from conftest import COPIER, ROOT, cdk_node_modules, choice_values, one_per, ren
 from support.iac import terraform_binary
 
 RULES = yaml.safe_load((ROOT / "tests" / "rules.yaml").read_text())
+for _question, _table in RULES.items():  # a question with choices: they are its good values
+    _table.setdefault("good", choice_values(_question) if "choices" in COPIER[_question] else [])
 ROWS = [(q, value, verdict == "good") for q, table in RULES.items() for verdict in ("good", "bad")
         for value in table[verdict]]
 # The CDK app's context key for each answer (it takes no region).
 CDK_KEY = {"function_name": "functionName", "ecr_repository": "ecrRepository",
-           "sqs_batch_size": "sqsBatchSize", "schedule_expression": "scheduleExpression"}
+           "sqs_batch_size": "sqsBatchSize", "schedule_expression": "scheduleExpression",
+           "cors_allow_origins": "corsAllowOrigins", "log_level": "logLevel"}
 TRIGGERS = sorted({table.get("trigger", "http-api") for table in RULES.values()})
 
 
@@ -36,7 +40,7 @@ def rows_for(trigger: str) -> list:
 
 def test_the_table_covers_each_rule_both_ways():
     for question, table in RULES.items():
-        assert "validator" in COPIER[question], question
+        assert "validator" in COPIER[question] or "choices" in COPIER[question], question
         assert table["good"] and table["bad"], question
         assert COPIER[question]["default"] not in table["bad"]
 
@@ -44,7 +48,10 @@ def test_the_table_covers_each_rule_both_ways():
 @pytest.mark.parametrize(("question", "value", "good"),
                          [pytest.param(q, v, g, id=f"{q}={v[:24] if isinstance(v, str) else v!r}") for q, v, g in ROWS])
 def test_copier_judges_as_the_table(question, value, good):
-    message = render_validator(COPIER[question]["validator"], {question: value})
+    if "choices" in COPIER[question]:
+        message = "" if value in choice_values(question) else f"{value!r} is not a choice"
+    else:
+        message = render_validator(COPIER[question]["validator"], {question: value})
     assert (message == "") == good, message
 
 
