@@ -20,10 +20,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -363,6 +365,71 @@ def test_a_failing_invocation_is_a_lambda_error_and_the_next_one_works(project, 
     assert "about to fail" in logs and "boom: goodbye is broken" in logs
     assert "invocation" in logs
     assert "failed: Handler 'function.handler' exited with status 1: boom: goodbye is broken" in logs
+
+
+LEVELS_HANDLER = r"""
+# The test's handler: a line at each level, plain and as JSON, then fails
+# for GET /goodbye.
+handler() {
+    event=$(cat)
+    echo "TRACE: a trace line" >&2
+    echo "DEBUG: a debug line" >&2
+    printf '%s\n' 'an info line, "quoted" \ with a backslash and a	tab' >&2
+    echo "WARN: a warning" >&2
+    echo '{"level":"debug","msg":"a JSON debug line"}' >&2
+    echo '{"level":"error","msg":"a JSON error line"}' >&2
+    if [ "$(printf '%s' "$event" | jq -r '.rawPath? // empty' 2>/dev/null)" = /goodbye ]; then
+        echo "ERROR: goodbye is broken" >&2
+        exit 1
+    fi
+    printf '%s' "$event" | sample_handler
+}
+"""
+# The emulator's own lines in its log (the rest is the function's).
+RIE_LINE = re.compile(r"^(\d\d \w{3} \d{4} |(START|END|REPORT|INIT_START) RequestId|START RequestId|INIT_REPORT)")
+
+
+@pytest.mark.parametrize("log_format", ["JSON", "Text"])
+def test_log_lines_follow_the_log_format_and_level(project, tmp_path, log_format):
+    """AWS_LAMBDA_LOG_FORMAT=JSON (the IaC's): every line the function logs
+    is one JSON object with Lambda's fields, the level's prefix taken off,
+    and the levels below AWS_LAMBDA_LOG_LEVEL dropped. Text: every line as
+    the handler wrote it. Either way the errorMessage is the last line
+    without its level."""
+    copy = copy_project(project, tmp_path / "fn")
+    handler = copy / "function.sh"
+    handler.write_text(handler.read_text().replace("\nhandler() {", "\nsample_handler() {") + LEVELS_HANDLER)
+    run(["scripts/build-bootstrap", "build/bootstrap"], copy)
+    env = {**scratch(tmp_path / "tmp"), "AWS_LAMBDA_LOG_FORMAT": log_format, "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    with emulator(["build/bootstrap"], copy, env=env) as port:
+        status, hello = post(port, event("hello.json", copy))
+        assert (status, message(hello)) == (200, "Hello, Chris"), hello
+        _, failed = post(port, event("goodbye.json", copy))
+        assert failed == {"errorType": "Function.NonZeroExit", "errorMessage": "goodbye is broken"}
+    (log,) = (copy / "build").glob("rie-*.log")
+    lines = [line for line in log.read_text().splitlines() if line.strip() and not RIE_LINE.match(line)]
+    if log_format == "Text":
+        for line in ["TRACE: a trace line", "DEBUG: a debug line", "WARN: a warning", "ERROR: goodbye is broken",
+                     '{"level":"debug","msg":"a JSON debug line"}']:
+            assert line in lines, (line, lines)
+        assert any(line.startswith("bootstrap: invocation ") for line in lines), lines
+        return
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    assert all(isinstance(r, dict) for r in records), records
+    written = [r for r in records if "message" in r]
+    for r in written:
+        assert set(r) == {"timestamp", "level", "message", "requestId"}, r
+        time.strptime(r["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    # Two invocations, two request ids; the bootstrap's own line is an ERROR.
+    assert len({r["requestId"] for r in written}) == 2, written
+    got = [(r["level"], r["message"]) for r in written]
+    assert got[:2] == [("INFO", 'an info line, "quoted" \\ with a backslash and a\ttab'), ("WARN", "a warning")], got
+    assert ("ERROR", "goodbye is broken") in got, got
+    assert any(level == "ERROR" and text.startswith("bootstrap: invocation ") for level, text in got), got
+    assert not [r for r in written if r["level"] in ("TRACE", "DEBUG")], "below INFO: dropped"
+    # A JSON line goes out as written, kept or dropped by its own level.
+    assert {"level": "error", "msg": "a JSON error line"} in records
+    assert {"level": "debug", "msg": "a JSON debug line"} not in records
 
 
 PROGRAM = r'''#!/usr/bin/env python3

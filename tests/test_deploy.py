@@ -78,6 +78,10 @@ DEPLOYS = pick(("trigger",), ("iac",))
 # " #" or refuse at ": " unquoted: it must reach the stack and the function
 # intact (test_free_text reads harder ones back from every file).
 DEPLOYS[0] = {**DEPLOYS[0], "description": "Orders API: creates orders #1"}
+# The HTTP triggers' deploys let browsers call from two origins (CORS), which
+# assert_cors reads back from the deployed API or URL.
+DEPLOYS = [{**c, "cors_allow_origins": "https://app.example.com, http://localhost:3000"}
+           if c["trigger"] in ("http-api", "function-url") else c for c in DEPLOYS]
 
 
 @pytest.fixture(scope="module")
@@ -311,6 +315,7 @@ def assert_http_api(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
     assert {r["Target"] for r in routes} == {f"integrations/{i['IntegrationId']}" for i in integrations}
     (stage,) = p.aws("apigatewayv2", "get-stages", "--api-id", api)["Items"]
     assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
+    assert_cors(p.aws("apigatewayv2", "get-api", "--api-id", api).get("CorsConfiguration"), answers)
 
     # One invoke permission per route, for this API only.
     policy = json.loads(p.aws("lambda", "get-policy", "--function-name", "hello-fn")["Policy"])
@@ -322,6 +327,20 @@ def assert_http_api(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
 
     groups = p.aws("logs", "describe-log-groups")["logGroups"]
     assert stage["AccessLogSettings"]["DestinationArn"].rstrip(":*") in {g["arn"].rstrip(":*") for g in groups}
+
+
+def assert_cors(cors: dict | None, answers: dict) -> None:
+    """The deployed CORS settings: the answered origins, the routes' methods,
+    content-type, a 300 s preflight cache and no credentials; none without origins."""
+    origins = [o.strip() for o in answers.get("cors_allow_origins", "").split(",") if o.strip()]
+    if not origins:
+        assert not cors, cors
+        return
+    assert cors, "no CORS settings deployed"
+    assert sorted(cors["AllowOrigins"]) == sorted(origins), cors
+    assert sorted(cors["AllowMethods"]) == sorted({r.split(" ", 1)[0] for r in ROUTES}), cors
+    assert [h.lower() for h in cors["AllowHeaders"]] == ["content-type"], cors
+    assert cors["MaxAge"] == 300 and not cors.get("AllowCredentials", False), cors
 
 
 def function_policy(p: Project) -> list:
@@ -340,6 +359,7 @@ def assert_function_url(p: Project, answers: dict, fn: dict, outputs: dict) -> N
     assert url["FunctionUrl"].rstrip("/") == outputs["FunctionUrl"].rstrip("/")
     assert re.fullmatch(rf"https://[0-9a-z]+\.lambda-url\.{REGION}\.on\.aws/?", outputs["FunctionUrl"])
     assert url.get("InvokeMode", "BUFFERED").upper() == "BUFFERED"
+    assert_cors(url.get("Cors"), answers)
     public = [s for s in function_policy(p) if s["Principal"] in ("*", {"AWS": "*"})]
     if answers["function_url_auth"] == "AWS_IAM":
         assert public == [], "with AWS_IAM only signed callers get in: no public permission"
