@@ -271,6 +271,12 @@ def test_serve_routes_as_the_iac_declares(recording):
         else:
             assert (status, body) == (200, b"recorded"), (method, path)
             assert last_event(events)["requestContext"]["http"]["method"] == method
+    # No cors_allow_origins: no CORS headers, and a preflight is a request like any other.
+    status, headers, _ = request(url + "/hello", headers=[("Origin", "https://app.example.com")])
+    assert status == 200 and not [n for n, _ in headers if n.lower().startswith("access-control-")], headers
+    status, _headers, _ = request(url + "/hello", method="OPTIONS", headers=[
+        ("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "GET")])
+    assert status == (404 if trigger == "http-api" else 200)
 
 
 def test_serve_answers_concurrent_requests(recording):
@@ -278,6 +284,61 @@ def test_serve_answers_concurrent_requests(recording):
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda i: request(f"{url}/hello?n={i}")[::2], range(16)))
     assert answers == [(200, b"recorded")] * 16
+
+
+# --- CORS, as the IaC's settings make the service answer -----------------------
+
+CORS_ORIGINS = ["https://app.example.com", "http://localhost:3000"]
+
+
+@pytest.fixture(scope="module", params=HTTP_TRIGGERS)
+def cors_recording(request, render, env, tmp_path_factory):
+    """A custom project of the trigger that allows CORS_ORIGINS, with the recording handler, served."""
+    trigger = request.param
+    source = render({**combination("custom", trigger), "cors_allow_origins": ", ".join(CORS_ORIGINS)}).path
+    project = tmp_path_factory.mktemp(f"serve-cors-{trigger}") / "project"
+    run(["cp", "-a", str(source), str(project)], project.parent)
+    (project / "function.sh").write_text(RECORDING_HANDLER)
+    events = project.parent / "events.jsonl"
+    events.touch()
+    (project / ".env").write_text(f"EVENT_LOG={events}\n")
+    run(["scripts/build-bootstrap", "build/bootstrap"], project)
+    with serving(project, env, "--no-watch") as (url, _log):
+        yield url, events
+
+
+def header(headers: list, name: str) -> str | None:
+    values = [v for n, v in headers if n.lower() == name.lower()]
+    assert len(values) <= 1, (name, headers)
+    return values[0] if values else None
+
+
+def test_serve_answers_cors_as_the_service_does(cors_recording):
+    """With cors_allow_origins: a preflight from an allowed origin gets the
+    IaC's settings (the routes' methods, content-type, 300 s) without calling
+    the function, and its requests the origin in Access-Control-Allow-Origin;
+    any other origin gets no CORS headers. (Without it, none at all:
+    test_serve_routes_as_the_iac_declares.)"""
+    url, events = cors_recording
+    methods = ",".join(sorted({r.split(" ", 1)[0] for r in ROUTES}))
+    calls = len(events.read_text().splitlines())
+    for origin in CORS_ORIGINS:
+        status, headers, body = request(url + "/hello", method="OPTIONS", headers=[
+            ("Origin", origin), ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "content-type")])
+        assert (status, body) == (204, b""), headers
+        assert (header(headers, "Access-Control-Allow-Origin"), header(headers, "Access-Control-Allow-Methods"),
+                header(headers, "Access-Control-Allow-Headers"), header(headers, "Access-Control-Max-Age")) == \
+            (origin, methods, "content-type", "300"), headers
+        status, headers, body = request(url + "/hello", headers=[("Origin", origin)])
+        assert (status, body, header(headers, "Access-Control-Allow-Origin")) == (200, b"recorded", origin)
+    assert len(events.read_text().splitlines()) == calls + len(CORS_ORIGINS), "preflights never reach the function"
+    other = [("Origin", "https://evil.example.com")]
+    status, headers, _ = request(url + "/hello", method="OPTIONS",
+                                 headers=[*other, ("Access-Control-Request-Method", "GET")])
+    assert status == 204 and header(headers, "Access-Control-Allow-Origin") is None, headers
+    status, headers, _ = request(url + "/hello", headers=other)
+    assert status == 200 and header(headers, "Access-Control-Allow-Origin") is None, headers
 
 
 # --- every language's real handler, behind each HTTP trigger -------------------

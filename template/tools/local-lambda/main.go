@@ -10,6 +10,10 @@
 //   - the emulator's own invoke endpoint (-trigger none), for events/ files
 //     and `mise run invoke`.
 //
+// With -cors-origins it answers browsers' CORS preflight requests and adds
+// the Access-Control-Allow-* headers as the service does with the IaC's CORS
+// settings (the HTTP API's CorsConfiguration, a Function URL's Cors).
+//
 // With -watch it rebuilds on save (the -build command) and restarts the
 // function; requests that arrive meanwhile wait for the new build, and a
 // failed build keeps the last good one serving.
@@ -64,6 +68,10 @@ func main() {
 	flag.StringVar(&cfg.apiAddress, "runtime-api", "", "address of the emulator's Runtime API (default: a free port)")
 	flag.StringVar(&cfg.build, "build", "scripts/build-bootstrap build/bootstrap", "with -watch: the command that rebuilds the bootstrap")
 	flag.StringVar(&cfg.watch, "watch", "", "comma-separated files and folders whose changes rebuild and restart the function")
+	flag.StringVar(&cfg.cors.origins, "cors-origins", "", "CORS: the origins browsers may call from, comma-separated, or * (default: no CORS)")
+	flag.StringVar(&cfg.cors.methods, "cors-methods", "GET", "CORS: the methods allowed, comma-separated")
+	flag.StringVar(&cfg.cors.headers, "cors-headers", "content-type", "CORS: the request headers allowed, comma-separated")
+	flag.IntVar(&cfg.cors.maxAge, "cors-max-age", 300, "CORS: seconds a browser may keep a preflight's answer")
 	eventFor := flag.String("event-for", "", "print the event this trigger (http-api, function-url, sqs, schedule) sends with -body, and exit")
 	body := flag.String("body", "", "with -event-for: the body (an SQS message's, a Scheduled Event's detail, or GET /hello's)")
 	count := flag.Int("count", 1, "with -event-for sqs: records in the batch")
@@ -87,6 +95,32 @@ func main() {
 
 type config struct {
 	listen, trigger, routes, region, rie, bootstrap, apiAddress, build, watch string
+	cors                                                                      corsConfig
+}
+
+// corsConfig is the service's CORS settings; no origins: no CORS.
+type corsConfig struct {
+	origins, methods, headers string
+	maxAge                    int
+}
+
+// allowedOrigin is the Access-Control-Allow-Origin the service answers an
+// Origin with: * when any origin may call, the origin when it is listed
+// (origins compare in any letter case), none otherwise.
+func (c corsConfig) allowedOrigin(origin string) (string, bool) {
+	if origin == "" {
+		return "", false
+	}
+	for _, o := range strings.Split(c.origins, ",") {
+		o = strings.TrimSpace(o)
+		if o == "*" {
+			return "*", true
+		}
+		if o != "" && strings.EqualFold(o, origin) {
+			return origin, true
+		}
+	}
+	return "", false
 }
 
 func envOr(name, fallback string) string {
@@ -101,6 +135,7 @@ func run(cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	gw.cors = cfg.cors
 	fn := &function{rie: cfg.rie, bootstrap: cfg.bootstrap, apiAddress: cfg.apiAddress, logger: logger}
 	gw.fn = fn
 	listener, err := net.Listen("tcp", cfg.listen)
@@ -368,6 +403,7 @@ type gateway struct {
 	routes  []route
 	region  string
 	port    string
+	cors    corsConfig
 	fn      *function
 }
 
@@ -448,6 +484,24 @@ func (gw *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if gw.trigger == "none" {
 		gw.passThrough(w, r)
 		return
+	}
+	if gw.cors.origins != "" {
+		origin, allowed := gw.cors.allowedOrigin(r.Header.Get("Origin"))
+		if r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+			// A preflight: the service answers it, the function is not called.
+			if allowed {
+				h := w.Header()
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Set("Access-Control-Allow-Methods", gw.cors.methods)
+				h.Set("Access-Control-Allow-Headers", gw.cors.headers)
+				h.Set("Access-Control-Max-Age", strconv.Itoa(gw.cors.maxAge))
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if allowed {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+		}
 	}
 	routeKey, params := "$default", map[string]string(nil)
 	if gw.trigger == "http-api" {
