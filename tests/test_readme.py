@@ -177,6 +177,19 @@ def test_the_readme_says_what_a_caller_gets_from_the_deployed_function(render, a
             assert caller.replace("`", "") == deployed, (case, caller)
 
 
+@pytest.mark.parametrize("answers", params([{**c, "cors_allow_origins": "https://app.example.com, http://localhost:3000"}
+                                           for c in pick(("iac",), ("trigger",),
+                                                         where=lambda c: event_kind(c["trigger"]) == "http")]))
+def test_the_readme_says_which_origins_may_call_and_where_that_is_set(render, answers):
+    project = render(answers).path
+    readme = (project / "README.md").read_text()
+    cors = readme.split("### Calls from a browser (CORS)", 1)[1].split("\n### ", 1)[0]
+    assert "`https://app.example.com`, `http://localhost:3000`" in cors, cors
+    assert "No CORS settings" not in cors
+    (where,) = re.findall(r"The settings are in `([^`]+)`", cors)
+    assert "cors" in (project / where).read_text().lower(), where
+
+
 DAY_TWO = ["### Add an environment variable or a secret", "### Add a dependency", "### Concurrency",
            "### What tracing and logs cost", "### Tags", "### Images in ECR"]
 
@@ -190,7 +203,8 @@ def test_the_readme_has_the_day_two_tasks(render, answers):
     day_two = readme.split("\n## Day two\n", 1)[1].split("\n## ", 1)[0]
     trigger, iac = answers["trigger"], answers["iac"]
     headings = [h for h in re.findall(r"^### .*", day_two, re.M)]
-    expected = (["### Add a route"] if event_kind(trigger) == "http" else []) + DAY_TWO[:2] + \
+    http = ["### Add a route", "### Calls from a browser (CORS)"]
+    expected = (http if event_kind(trigger) == "http" else []) + DAY_TWO[:2] + \
         (["### See the API's access logs"] if trigger == "http-api" else []) + DAY_TWO[2:4] + \
         (["### The schedule's time zone"] if trigger == "schedule" else []) + DAY_TWO[4:]
     assert headings == expected, headings
@@ -206,6 +220,9 @@ def test_the_readme_has_the_day_two_tasks(render, answers):
     assert tool in day_two.split("### Add a dependency", 1)[1].split("###", 1)[0]
     if trigger == "schedule":
         assert "`cron(...)` runs in UTC time" in day_two
+    if event_kind(trigger) == "http":  # no origins answered: no CORS, and how to allow some
+        cors = day_two.split("### Calls from a browser (CORS)", 1)[1].split("\n### ", 1)[0]
+        assert "No CORS settings" in cors and "copier update --data cors_allow_origins=" in cors, cors
     # The update command pins the Copier the template is tested with
     # (copier_version, held equal to requirements.txt by test_toolchain).
     assert f"uvx copier@{COPIER_PIN} update --trust" in readme
