@@ -331,7 +331,8 @@ def assert_http_api(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
 
 def assert_cors(cors: dict | None, answers: dict) -> None:
     """The deployed CORS settings: the answered origins, the routes' methods,
-    content-type, a 300 s preflight cache and no credentials; none without origins."""
+    the request headers, a 300 s preflight cache and no credentials; none
+    without origins."""
     origins = [o.strip() for o in answers.get("cors_allow_origins", "").split(",") if o.strip()]
     if not origins:
         assert not cors, cors
@@ -339,7 +340,11 @@ def assert_cors(cors: dict | None, answers: dict) -> None:
     assert cors, "no CORS settings deployed"
     assert sorted(cors["AllowOrigins"]) == sorted(origins), cors
     assert sorted(cors["AllowMethods"]) == sorted({r.split(" ", 1)[0] for r in ROUTES}), cors
-    assert [h.lower() for h in cors["AllowHeaders"]] == ["content-type"], cors
+    # A JSON body's content-type, and a SigV4 signature's headers for a Function URL with AWS_IAM.
+    signed = answers["trigger"] == "function-url" and answers.get("function_url_auth") == "AWS_IAM"
+    assert sorted(h.lower() for h in cors["AllowHeaders"]) == sorted(
+        ["content-type", *(["authorization", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
+                           if signed else [])]), cors
     assert cors["MaxAge"] == 300 and not cors.get("AllowCredentials", False), cors
 
 

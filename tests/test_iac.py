@@ -207,7 +207,7 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         "throttling": {"burst": 100, "rate": 50},
         # Browsers may call from the answered origins, with the routes'
         # methods, a JSON body's content-type, and no credentials.
-        "cors": expected_cors(TRIGGERS["http-api"]["custom"]["cors_allow_origins"]),
+        "cors": expected_cors({"trigger": "http-api", **TRIGGERS["http-api"]["custom"]}),
         # Least privilege: its own log group, and X-Ray (which has no
         # resource-level permissions); no managed policies.
         "role": {
@@ -231,13 +231,21 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         assert settings == expected, iac
 
 
-def expected_cors(origins: str) -> dict | None:
-    """The CORS settings every IaC must give for an answer cors_allow_origins."""
+# A SigV4 signature's headers, which a browser signing its calls to a
+# Function URL with AWS_IAM sends.
+SIGV4_HEADERS = ["authorization", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
+
+
+def expected_cors(answers: dict) -> dict | None:
+    """The CORS settings every IaC must give for these answers (cors_allow_origins's)."""
+    origins = answers.get("cors_allow_origins", "")
     if not origins.strip():
         return None
+    signed = answers["trigger"] == "function-url" and answers.get("function_url_auth", "AWS_IAM") == "AWS_IAM"
     return {"origins": sorted(o.strip() for o in origins.split(",")),
             "methods": sorted({r.split(" ", 1)[0] for r in yaml.safe_load(COPIER["http_routes"]["default"])}),
-            "headers": ["content-type"], "max_age": 300, "credentials": False}
+            "headers": sorted(["content-type", *(SIGV4_HEADERS if signed else [])]), "max_age": 300,
+            "credentials": False}
 
 
 def expected_trigger_settings(answers: dict) -> dict:
@@ -253,7 +261,7 @@ def expected_trigger_settings(answers: dict) -> dict:
         public = answers.get("function_url_auth") == "NONE"
         return {**none, "outputs": sorted(TRIGGERS[trigger]["outputs"]),
                 "url_auth": [answers.get("function_url_auth", "AWS_IAM")],
-                "url_cors": [expected_cors(answers.get("cors_allow_origins", ""))],
+                "url_cors": [expected_cors(answers)],
                 # Lambda's two statements for a public URL: the URL for auth
                 # type NONE, and invoking, only through a Function URL.
                 "public_permissions": sorted([("lambda:InvokeFunction", None, True),
