@@ -13,9 +13,10 @@ import yaml
 
 from conftest import COPIER, ROOT, one_per, params, run
 from support.choices import IAC_TOOLS, TRIGGERS
-from support.iac import (ALARMS, CUSTOM, DEFAULT_RETENTION, DEFAULT_VISIBILITY, IAC_PROJECTS, IACS, OWN_LOG_GROUP,
-                         SETTINGS, OSLS_TEMPLATE, TRIGGER_SETTINGS, answers_arithmetic, aws_provider_mirror,
-                         cdk_synth, iac_projects, lifecycle_rule, osls_package, terraform_binary, terraform_config)
+from support.iac import (ALARMS, CUSTOM, DEFAULT_RETENTION, DEFAULT_VISIBILITY, FUNCTION_ALARMS, IAC_PROJECTS, IACS,
+                         OWN_LOG_GROUP, SETTINGS, OSLS_TEMPLATE, TRIGGER_SETTINGS, answers_arithmetic,
+                         aws_provider_mirror, cdk_synth, iac_projects, lifecycle_rule, osls_package, terraform_binary,
+                         terraform_config)
 
 
 # The SAM template changes with the trigger and the architecture only.
@@ -312,10 +313,7 @@ def expected_alarms(answers: dict) -> dict:
                 "period": 300, "evaluation_periods": 1, "datapoints": 1, "missing_data": "notBreaching",
                 "actions": actions, "ok_actions": actions}
 
-    on_function = {"namespace": "AWS/Lambda", "statistic": "Sum", "dimensions": {"FunctionName": "function"},
-                   "comparison": "GreaterThanOrEqualToThreshold", "threshold": 1}
-    specs = {"errors": {**on_function, "metric": "Errors"}, "throttles": {**on_function, "metric": "Throttles"},
-             **TRIGGERS[answers["trigger"]]["alarms"]}
+    specs = {**FUNCTION_ALARMS, **TRIGGERS[answers["trigger"]]["alarms"]}
     topic = {
         "name": f"{fn}-alarms",
         # No KMS key: CloudWatch cannot publish to a topic under the AWS

@@ -691,6 +691,14 @@ TRIGGER_SETTINGS = {
 # "topic", the account as ACCOUNT; the topic (None without an alarm_email)
 # with its subscriptions and its policy's statements.
 
+# The function's own alarms, whatever the trigger (the trigger's are in
+# tests/data/triggers/<trigger>.yaml, in the same notation).
+FUNCTION_ALARMS = {
+    suffix: {"namespace": "AWS/Lambda", "metric": metric, "statistic": "Sum",
+             "dimensions": {"FunctionName": "function"}, "comparison": "GreaterThanOrEqualToThreshold", "threshold": 1}
+    for suffix, metric in (("errors", "Errors"), ("throttles", "Throttles"))}
+
+
 def _statement(effect: str, principal: str, action: str, resource: str, condition: dict) -> tuple:
     return (effect, principal, action, resource, json.dumps(condition, sort_keys=True))
 
