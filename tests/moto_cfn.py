@@ -13,10 +13,11 @@ reports CREATE_COMPLETE, but creates almost nothing of them:
   drops PackageType, Architectures and TracingConfig, so an arm64 image
   function with active tracing becomes an x86_64 Zip function without it;
 - it has no models for AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig,
-  AWS::Scheduler::Schedule and AWS::SQS::QueuePolicy (its Lambda, Scheduler
-  and SQS APIs have them), so a Function URL, a function's asynchronous
-  retry settings, a schedule and a queue's policy from a template are
-  skipped (its SQS Queue and EventSourceMapping models
+  AWS::Scheduler::Schedule, AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm,
+  AWS::SNS::Subscription and AWS::SNS::TopicPolicy (its Lambda, Scheduler,
+  SQS, CloudWatch and SNS APIs have them), so a Function URL, a function's
+  asynchronous retry settings, a schedule, a queue's policy, an alarm, a
+  topic's subscription and its policy from a template are skipped (its SQS Queue and EventSourceMapping models
   work: redrive policy, encryption, batching and FunctionResponseTypes);
 - it cannot invoke a function whose PackageType is Image (and runs the
   others only in Docker), so neither Invoke nor an SQS event source mapping
@@ -60,9 +61,10 @@ This module fills those gaps, and nothing else:
   that a preview's change set is described and deleted, never executed;
 - inline policy documents given as dicts are stored as JSON;
 - a log group's Arn attribute ends with ":*", as CloudFormation's does;
-- AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig, AWS::Scheduler::Schedule and
-  AWS::SQS::QueuePolicy get models that call moto's own Lambda, Scheduler and
-  SQS backends;
+- AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig, AWS::Scheduler::Schedule,
+  AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::SNS::Subscription and
+  AWS::SNS::TopicPolicy get models that call moto's own Lambda, Scheduler,
+  SQS, CloudWatch and SNS backends;
 - where the environment variable MOTO_LAMBDA_EMULATOR names a Lambda Runtime
   Interface Emulator running the function's own code, Invoke of an Image
   function is sent to it (a stand-in for Lambda's execution only: moto
@@ -563,6 +565,110 @@ class CfnQueuePolicy(_CfnModel, CloudFormationModel):
         for name in self.queue_names:
             if name in backend.queues:
                 backend.set_queue_attributes(name, {"Policy": ""})
+
+
+# --- Alarms and the SNS topic they notify -------------------------------------
+
+class CfnAlarm(_CfnModel, CloudFormationModel):
+    """AWS::CloudWatch::Alarm (a metric alarm), through moto's PutMetricAlarm."""
+
+    __module__ = "moto.cloudwatch.cloudformation"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        props = cloudformation_json["Properties"]
+        name = props.get("AlarmName", resource_name)
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name, namespace=props["Namespace"], metric_name=props["MetricName"],
+            comparison_operator=props["ComparisonOperator"], evaluation_periods=int(props["EvaluationPeriods"]),
+            datapoints_to_alarm=int(props["DatapointsToAlarm"]) if "DatapointsToAlarm" in props else None,
+            period=int(props["Period"]), threshold=float(props["Threshold"]), statistic=props["Statistic"],
+            description=props.get("AlarmDescription", ""), dimensions=props.get("Dimensions", []),
+            alarm_actions=props.get("AlarmActions", []), ok_actions=props.get("OKActions", []),
+            treat_missing_data=props.get("TreatMissingData"), tags=props.get("Tags", []))
+        model = cls(name, region_name, account_id)
+        model.arn = alarm.alarm_arn
+        return model
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.arn
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[self.account_id][self.region].delete_alarms([self.physical_id])
+
+
+class CfnSubscription(_CfnModel, CloudFormationModel):
+    """AWS::SNS::Subscription, through moto's Subscribe."""
+
+    __module__ = "moto.sns.cloudformation"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        from moto.sns.models import sns_backends
+
+        props = cloudformation_json["Properties"]
+        subscription = sns_backends[account_id][region_name].subscribe(
+            props["TopicArn"], props["Endpoint"], props["Protocol"])
+        return cls(subscription.arn, region_name, account_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.sns.models import sns_backends
+
+        sns_backends[self.account_id][self.region].unsubscribe(self.physical_id)
+
+
+class CfnTopicPolicy(_CfnModel, CloudFormationModel):
+    """AWS::SNS::TopicPolicy: the topics' Policy attribute, through moto's SNS."""
+
+    __module__ = "moto.sns.cloudformation"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::TopicPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):
+        from moto.sns.models import sns_backends
+
+        props = cloudformation_json["Properties"]
+        backend = sns_backends[account_id][region_name]
+        for arn in props["Topics"]:
+            backend.get_topic(arn).policy = json.dumps(props["PolicyDocument"])
+        model = cls(resource_name, region_name, account_id)
+        model.topic_arns = list(props["Topics"])
+        return model
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.sns.models import sns_backends
+
+        backend = sns_backends[self.account_id][self.region]
+        for arn in self.topic_arns:
+            if arn in backend.topics:  # the topic's default policy again
+                topic = backend.topics[arn]
+                topic._policy_json = topic._create_default_topic_policy(self.region, self.account_id, topic.name)
 
 
 # --- Image functions run in an emulator, where one is given --------------------

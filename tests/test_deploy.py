@@ -59,7 +59,7 @@ import yaml
 from conftest import (COPIER, GIT_IDENTITY, ROOT, assert_case, aws, aws_env, cases_for, cdk_node_modules, mise_env,
                       moto_server, params, pick, reserve, rie_path, run, wait_for_port)
 from support.choices import TRIGGERS, output_name, trigger_outputs
-from support.iac import OSLS_TEMPLATE, CfnLoader, terraform_config
+from support.iac import FUNCTION_ALARMS, OSLS_TEMPLATE, CfnLoader, answers_arithmetic, terraform_config
 from support.releases import first_release
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -82,6 +82,11 @@ DEPLOYS[0] = {**DEPLOYS[0], "description": "Orders API: creates orders #1"}
 # assert_cors reads back from the deployed API or URL.
 DEPLOYS = [{**c, "cors_allow_origins": "https://app.example.com, http://localhost:3000"}
            if c["trigger"] in ("http-api", "function-url") else c for c in DEPLOYS]
+# The alarms notify an email's topic in every deploy but the Serverless
+# Framework's, whose topic is the SAM template's CloudFormation (one macro):
+# there they notify no one.
+ALARM_EMAIL = "alarms@example.com"
+DEPLOYS = [c if c["iac"] == "serverless" else {**c, "alarm_email": ALARM_EMAIL} for c in DEPLOYS]
 
 
 @pytest.fixture(scope="module")
@@ -432,6 +437,62 @@ def assert_schedule(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
     assert dead_letters.get("SqsManagedSseEnabled") == "true" or dead_letters.get("KmsMasterKeyId"), dead_letters
 
 
+def assert_alarms(p: Project, answers: dict) -> None:
+    """The function's alarms and the trigger's (tests/data/triggers/), as
+    deployed: metric, statistic, dimensions (the deployed function, queue and
+    API), period, evaluation, threshold; with an alarm_email, they notify its
+    topic, which only CloudWatch may publish to, and which the email subscribes to."""
+    recorded = p.answers()
+    outputs = p.outputs(answers["iac"])
+    email = recorded.get("alarm_email", "")
+    topics = [t["TopicArn"] for t in p.aws("sns", "list-topics")["Topics"]]
+    if email:
+        (topic,) = topics
+        assert topic == f"arn:aws:sns:{REGION}:{ACCOUNT}:hello-fn-alarms"
+        subscriptions = p.aws("sns", "list-subscriptions-by-topic", "--topic-arn", topic)["Subscriptions"]
+        assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", email)]
+        policy = json.loads(p.aws("sns", "get-topic-attributes", "--topic-arn", topic)["Attributes"]["Policy"])
+        statements = sorted((s["Effect"], json.dumps(s["Principal"]), s["Action"], s["Resource"],
+                             json.dumps(s["Condition"], sort_keys=True)) for s in policy["Statement"])
+        assert [s[:2] for s in statements] == [("Allow", '{"Service": "cloudwatch.amazonaws.com"}'),
+                                               ("Deny", '"*"')], statements
+        assert all(s[2:4] == ("sns:Publish", topic) for s in statements), statements
+        assert json.loads(statements[0][4]) == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+        assert json.loads(statements[1][4]) == {"Bool": {"aws:SecureTransport": "false"}}
+        actions = [topic]
+    else:
+        assert topics == [], "without an alarm_email, no topic"
+        actions = []
+
+    def deployed(meaning: str) -> str:
+        """A dimension's value in the deployment, from what it names."""
+        if meaning == "function":
+            return "hello-fn"
+        if meaning == "api":
+            return api_id(p)
+        if meaning.startswith("queue "):
+            name = meaning.removeprefix("queue ")
+            url = outputs["DeadLetterQueueUrl" if name.endswith("-dlq") else "QueueUrl"]
+            assert url.rsplit("/", 1)[1] == name, url
+            return name
+        return meaning
+
+    specs = {**FUNCTION_ALARMS, **TRIGGERS[answers["trigger"]]["alarms"]}
+    alarms = {a["AlarmName"]: a for a in p.aws("cloudwatch", "describe-alarms")["MetricAlarms"]}
+    assert set(alarms) == {f"hello-fn-{suffix}" for suffix in specs}, alarms
+    for suffix, spec in specs.items():
+        alarm = alarms[f"hello-fn-{suffix}"]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+            spec["namespace"], spec["metric"], spec["statistic"]), alarm
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+            name: deployed(meaning) for name, meaning in spec["dimensions"].items()}, alarm
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (300, 1, 1), alarm
+        assert alarm["ComparisonOperator"] == spec["comparison"], alarm
+        assert alarm["Threshold"] == answers_arithmetic(spec["threshold"], recorded), alarm
+        assert alarm["TreatMissingData"] == "notBreaching", alarm
+        assert (alarm["AlarmActions"], alarm["OKActions"]) == (actions, actions), alarm
+
+
 def role_permissions(statements: list) -> set:
     """(action, resource) pairs that a role's policy statements allow."""
     pairs = set()
@@ -450,6 +511,8 @@ def assert_only_the_repository_is_left(p: Project, answers: dict) -> None:
     assert p.aws("sqs", "list-queues").get("QueueUrls", []) == []
     assert p.aws("scheduler", "list-schedules")["Schedules"] == []
     assert p.aws("logs", "describe-log-groups")["logGroups"] == []
+    assert p.aws("cloudwatch", "describe-alarms")["MetricAlarms"] == []
+    assert p.aws("sns", "list-topics")["Topics"] == []
     assert p.aws("iam", "list-roles")["Roles"] == []
     assert p.aws("iam", "list-policies", "--scope", "Local")["Policies"] == []
     stacks = p.aws("cloudformation", "list-stacks")["StackSummaries"]
@@ -808,6 +871,7 @@ def test_publish_deploy_invoke_destroy_with_the_real_tool(project, answers, tmp_
 
     first = p.mise("deploy")
     assert_deployed(p, answers, image)
+    assert_alarms(p, answers)
     assert_json_logs_to_own_group(p, iac)
     deployed = identities(p, answers)
 

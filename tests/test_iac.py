@@ -13,9 +13,10 @@ import yaml
 
 from conftest import COPIER, ROOT, one_per, params, run
 from support.choices import IAC_TOOLS, TRIGGERS
-from support.iac import (CUSTOM, DEFAULT_RETENTION, DEFAULT_VISIBILITY, IAC_PROJECTS, IACS, OWN_LOG_GROUP, SETTINGS,
-                         OSLS_TEMPLATE, TRIGGER_SETTINGS, aws_provider_mirror, cdk_synth, iac_projects,
-                         lifecycle_rule, osls_package, terraform_binary, terraform_config)
+from support.iac import (ALARMS, CUSTOM, DEFAULT_RETENTION, DEFAULT_VISIBILITY, FUNCTION_ALARMS, IAC_PROJECTS, IACS,
+                         OWN_LOG_GROUP, SETTINGS, OSLS_TEMPLATE, TRIGGER_SETTINGS, answers_arithmetic,
+                         aws_provider_mirror, cdk_synth, iac_projects, lifecycle_rule, osls_package, terraform_binary,
+                         terraform_config)
 
 
 # The SAM template changes with the trigger and the architecture only (and
@@ -318,3 +319,52 @@ def test_equivalent_trigger_resources_in_every_iac(render, trigger_answers):
             ("logs:CreateLogStream", OWN_LOG_GROUP), ("logs:PutLogEvents", OWN_LOG_GROUP),
             ("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*"),
             *map(tuple, TRIGGERS[trigger]["role"])}, iac
+
+
+def expected_alarms(answers: dict) -> dict:
+    """The function's alarms (errors, throttles) and the trigger's
+    (tests/data/triggers/<trigger>.yaml), in cfn_alarms' notation, and the
+    topic they notify when alarm_email is answered."""
+    fn = "hello-fn"
+    actions = ["topic"] if answers.get("alarm_email") else []
+
+    def alarm(spec: dict) -> dict:
+        return {"namespace": spec["namespace"], "metric": spec["metric"], "statistic": spec["statistic"],
+                "dimensions": spec["dimensions"], "comparison": spec["comparison"],
+                "threshold": answers_arithmetic(spec["threshold"], answers),
+                # One period of 5 minutes, one datapoint of one; no data is no alarm.
+                "period": 300, "evaluation_periods": 1, "datapoints": 1, "missing_data": "notBreaching",
+                "actions": actions, "ok_actions": actions}
+
+    specs = {**FUNCTION_ALARMS, **TRIGGERS[answers["trigger"]]["alarms"]}
+    topic = {
+        "name": f"{fn}-alarms",
+        # No KMS key: CloudWatch cannot publish to a topic under the AWS
+        # managed key (checkov's CKV_AWS_26 is skipped with that reason).
+        "kms_key": None,
+        "subscriptions": [("email", answers["alarm_email"])],
+        # CloudWatch, for this account's alarms, may publish; no one without TLS.
+        "policy": sorted([
+            ("Allow", "cloudwatch.amazonaws.com", "sns:Publish", "topic",
+             json.dumps({"StringEquals": {"aws:SourceAccount": "ACCOUNT"}})),
+            ("Deny", "*", "sns:Publish", "topic", json.dumps({"Bool": {"aws:SecureTransport": "false"}}))]),
+    } if answers.get("alarm_email") else None
+    return {"alarms": {f"{fn}-{suffix}": alarm(spec) for suffix, spec in specs.items()}, "topic": topic}
+
+
+@pytest.mark.parametrize("trigger_answers", [
+    pytest.param(c, id=c["trigger"]) for c in IAC_PROJECTS
+    if c["iac"] == "sam" and c.get("function_url_auth") != "NONE"] + [
+    # Without an alarm_email: the same alarms, notifying no one, and no topic.
+    pytest.param({**c, "alarm_email": ""}, id=c["trigger"] + "-no-email") for c in IAC_PROJECTS
+    if c["iac"] == "sam" and c["trigger"] == "function-url" and c.get("function_url_auth") != "NONE"])
+def test_equivalent_alarms_in_every_iac(render, trigger_answers):
+    """The same alarms (metric, statistic, dimensions, threshold, period,
+    evaluation) whichever IaC is chosen, and with an alarm_email the same
+    topic, email subscription and topic policy."""
+    expected = expected_alarms(trigger_answers)
+    for iac in IACS:
+        answers = next(c for c in IAC_PROJECTS if c["iac"] == iac and c["trigger"] == trigger_answers["trigger"]
+                       and c.get("function_url_auth") == trigger_answers.get("function_url_auth"))
+        project = render({**answers, "alarm_email": trigger_answers["alarm_email"]}).path
+        assert ALARMS[iac](project) == expected, iac

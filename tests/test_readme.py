@@ -22,6 +22,7 @@ import yaml
 from conftest import CASES, GIT_IDENTITY, ROOT, params, pick, run
 from matrix import event_kind
 from support.choices import TRIGGERS
+from support.iac import FUNCTION_ALARMS
 from support.releases import COPIER_PIN, release, releases
 
 
@@ -190,7 +191,7 @@ def test_the_readme_says_which_origins_may_call_and_where_that_is_set(render, an
     assert "cors" in (project / where).read_text().lower(), where
 
 
-DAY_TWO = ["### Add an environment variable or a secret", "### Add a dependency", "### Concurrency",
+DAY_TWO = ["### Add an environment variable or a secret", "### Add a dependency", "### Concurrency", "### Alarms",
            "### What tracing and logs cost", "### Tags", "### Images in ECR"]
 
 
@@ -205,9 +206,14 @@ def test_the_readme_has_the_day_two_tasks(render, answers):
     headings = [h for h in re.findall(r"^### .*", day_two, re.M)]
     http = ["### Add a route", "### Calls from a browser (CORS)"]
     expected = (http if event_kind(trigger) == "http" else []) + DAY_TWO[:2] + \
-        (["### See the API's access logs"] if trigger == "http-api" else []) + DAY_TWO[2:4] + \
-        (["### The schedule's time zone"] if trigger == "schedule" else []) + DAY_TWO[4:]
+        (["### See the API's access logs"] if trigger == "http-api" else []) + DAY_TWO[2:5] + \
+        (["### The schedule's time zone"] if trigger == "schedule" else []) + DAY_TWO[5:]
     assert headings == expected, headings
+    # Every alarm the IaC makes (the function's, the trigger's), and who it notifies.
+    alarms = day_two.split("### Alarms", 1)[1].split("###", 1)[0]
+    names = re.findall(r"^\| `(hello-fn-[a-z0-9-]+)` \|", alarms, re.M)
+    assert names == [f"hello-fn-{suffix}" for suffix in [*FUNCTION_ALARMS, *TRIGGERS[trigger]["alarms"]]], alarms
+    assert "notify no one" in alarms, "the default alarm_email is empty"
     # The secret: one parameter, read-only, in the project's own IaC language.
     snippet = re.search(r"```(yaml|ts|hcl)\n(.*?)```", day_two.split("### Add an environment", 1)[1], re.S)
     language = {"sam": "yaml", "cdk": "ts", "terraform": "hcl", "serverless": "yaml"}[iac]

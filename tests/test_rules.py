@@ -26,7 +26,8 @@ ROWS = [(q, value, verdict == "good") for q, table in RULES.items() for verdict 
 # The CDK app's context key for each answer (it takes no region).
 CDK_KEY = {"function_name": "functionName", "ecr_repository": "ecrRepository",
            "sqs_batch_size": "sqsBatchSize", "schedule_expression": "scheduleExpression",
-           "cors_allow_origins": "corsAllowOrigins", "log_level": "logLevel"}
+           "cors_allow_origins": "corsAllowOrigins", "log_level": "logLevel",
+           "alarm_email": "alarmEmail"}
 TRIGGERS = sorted({table.get("trigger", "http-api") for table in RULES.values()})
 
 
@@ -67,7 +68,7 @@ const base: Record<string, unknown> = {{
   stackName: 'stack', functionName: 'fn', ecrRepository: 'repo', imageDigest: 'sha256:' + '0'.repeat(64),
   architecture: 'arm64', memorySize: 128, timeout: 10, logRetentionDays: 14, reservedConcurrency: -1, logLevel: 'INFO',
   functionUrlAuth: 'AWS_IAM', sqsBatchSize: 10, sqsBatchingWindow: 0, scheduleExpression: 'rate(1 hour)',
-  scheduleTimezone: 'UTC',
+  scheduleTimezone: 'UTC', alarmEmail: '',
 }};
 const rows: [string, string][] = JSON.parse(process.argv[2]);
 const verdicts = rows.map(([key, value]) => {{

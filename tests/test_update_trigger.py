@@ -147,12 +147,13 @@ def test_update_from_before_triggers_gives_http_api_and_changes_nothing_else(tem
     assert after["reserved_concurrency"] == -1
     # No other answer changed, and none was added but those of questions
     # new since the release, each at its default.
-    new_questions = {"trigger", "reserved_concurrency", "log_level"}
+    new_questions = {"trigger", "reserved_concurrency", "log_level", "alarm_email"}
     new_questions |= {"cors_allow_origins"}  # asked of HTTP projects; empty by default: no CORS
     assert after["cors_allow_origins"] == ""
     assert {k: v for k, v in after.items() if k != "_commit" and k not in new_questions} == \
         {k: v for k, v in before.items() if k != "_commit"}
     assert after["log_level"] == load_copier_yml(template_repo)["log_level"]["default"]
+    assert after["alarm_email"] == "", "the alarms notify no one unless asked"
     # The project is exactly what this template makes of the same answers today.
     # (The description as recorded: its default has changed since.)
     fresh = copy(template_repo, tmp_path / "fresh" / "my-fn", ref="HEAD", **data, trigger="http-api",

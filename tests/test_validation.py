@@ -101,6 +101,9 @@ BAD = [
     ("reserved_concurrency", -2, "-1 (no reservation) or a whole number of instances from 1"),
     ("reserved_concurrency", "ten", "-1 (no reservation) or a whole number"),
     ("reserved_concurrency", 2.5, "-1 (no reservation) or a whole number"),
+    ("alarm_email", "ops@example", "empty (no notifications) or an email address such as ops@example.com"),
+    ("alarm_email", "ops", "empty (no notifications) or an email address"),
+    ("alarm_email", "ops @example.com", "empty (no notifications) or an email address"),
 ]
 
 # The trigger a question is asked for (its `when`): the rows above answer it too.
@@ -142,6 +145,9 @@ GOOD = [
     ("cors_allow_origins", "", (".copier-answers.yml", "cors_allow_origins: ''\n")),
     ("reserved_concurrency", 1, ("sam/template.yaml", "ReservedConcurrentExecutions: 1\n")),
     ("reserved_concurrency", -1, (".copier-answers.yml", "reserved_concurrency: -1\n")),
+    ("alarm_email", "first.last+alerts@mail.example.co.uk",
+     ("sam/template.yaml", 'Endpoint: "first.last+alerts@mail.example.co.uk"\n')),
+    ("alarm_email", "", ("sam/template.yaml", "notify no one (alarm_email was left empty)")),
 ]
 
 

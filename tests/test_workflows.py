@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 import yaml
 
-from conftest import COPIER, GOARCH, MATRIX, ROOT, aws_env, moto_server, one_per, params, run
+from conftest import COPIER, GOARCH, MATRIX, ROOT, aws_env, combo_id, moto_server, one_per, params, run
 from support.choices import IAC_TOOLS
 
 # Checks of every combination: one xdist group, whose renders happen once (conftest).
@@ -197,6 +197,8 @@ NO_RESOURCE_LEVEL = {
     "logs:CreateLogDelivery",
     "logs:DeleteLogDelivery", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
     "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
+    # An alarm topic's email subscription (with an alarm_email).
+    "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe",
 }
 
 
@@ -207,19 +209,28 @@ def deploy_policy(project) -> dict:
 def iac_services(project, iac) -> set[str]:
     """The AWS services whose resources the IaC declares, as IAM names them."""
     if iac == "terraform":
-        text = "".join(p.read_text() for p in (project / "terraform").glob("*.tf"))
+        # aws_cloudwatch_log_group is CloudWatch Logs' (logs), aws_cloudwatch_metric_alarm CloudWatch's.
+        text = "".join(p.read_text() for p in (project / "terraform").glob("*.tf")).replace(
+            'resource "aws_cloudwatch_log_', 'resource "aws_logs_')
         names = re.findall(r'^resource "aws_([a-z0-9]+)_', text, re.M)
+        # alarms.tf counts its SNS topic only with an alarm_email.
+        if re.search(r'^variable "alarm_email" \{\n(?:  .*\n|\n)*?  default += ""$', text, re.M):
+            names = [n for n in names if n != "sns"]
     elif iac == "sam":
         text = (project / "sam" / "template.yaml").read_text()
         names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +Type: (HttpApi|SQS|ScheduleV2)$", text, re.M)
     elif iac == "serverless":
-        text = "".join((project / "serverless" / f).read_text() for f in ("serverless.yml", "trigger.yml"))
+        text = "".join((project / "serverless" / f).read_text()
+                       for f in ("serverless.yml", "trigger.yml", "alarms.yml"))
         names = re.findall(r"Type: AWS::(\w+)::", text) + re.findall(r"^ +- (httpApi):$", text, re.M)
     else:
         # The stack and its trigger's module (cdk/lib/triggers/).
         text = "".join(p.read_text() for p in sorted((project / "cdk" / "lib").rglob("*.ts")))
         names = re.findall(r"from 'aws-cdk-lib/aws-([a-z0-9]+)", text)
-    alias = {"serverless": "lambda", "httpapi": "apigateway", "apigatewayv2": "apigateway", "cloudwatch": "logs",
+        # lib/alarms.ts makes its SNS topic only with an alarmEmail.
+        if not json.loads((project / "cdk" / "cdk.json").read_text())["context"]["alarmEmail"]:
+            names = [n for n in names if n != "sns"]
+    alias = {"serverless": "lambda", "httpapi": "apigateway", "apigatewayv2": "apigateway",
              "schedulev2": "scheduler"}
     return {alias.get(n.lower(), n.lower()) for n in names} - {"cloudformation"}
 
@@ -240,7 +251,8 @@ def test_trust_policy_admits_only_this_repository_production_environment(render,
 
 
 @pytest.mark.skipif(not PARLIAMENT.exists(), reason=f"{PARLIAMENT} is missing: script/bootstrap installs parliament")
-@pytest.mark.parametrize("answers", params(one_per("iac", "trigger")))
+@pytest.mark.parametrize("answers", params(one_per("iac", "trigger")) + [
+    pytest.param({**c, "alarm_email": "ops@example.com"}, id=combo_id(c) + "-alarm-email") for c in one_per("iac")])
 def test_deploy_policy_is_least_privilege_and_valid(render, answers):
     """parliament (IAM's action, resource and condition definitions) finds
     nothing, resources are named wherever IAM allows, the roles go to the

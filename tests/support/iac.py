@@ -41,6 +41,7 @@ DIGEST = "sha256:" + "0" * 64
 # The free-text answers are hostile (test_free_text reads them back from these
 # projects, so every check here runs on them too).
 CUSTOM = {"memory_size": 512, "timeout": 25, "log_retention_days": 30, "log_level": "DEBUG",
+          "alarm_email": "alarms@example.com",
           **{question: hostile_answer(question) for question in FREE_TEXT}}
 # The projects every IaC check runs on: ONE_PER_IAC_TRIGGER with those answers.
 IAC_PROJECTS = [{**c, **CUSTOM, **TRIGGERS[c["trigger"]]["custom"]} for c in ONE_PER_IAC_TRIGGER]
@@ -562,12 +563,13 @@ def cfn_trigger_settings(template: dict) -> dict:
 
 
 def tf_count(body: dict, defaults: dict) -> int:
-    """A resource's count: none, or `var.x == "value" ? 1 : 0`."""
+    """A resource's count: none, or `var.x == "value" ? 1 : 0` (or !=)."""
     if "count" not in body:
         return 1
-    match = re.fullmatch(r'\$\{var\.(\w+) == "([^"]*)" \? 1 : 0\}', body["count"])
+    match = re.fullmatch(r'\$\{var\.(\w+) (==|!=) "([^"]*)" \? 1 : 0\}', body["count"])
     assert match, body["count"]
-    return int(defaults[match.group(1)] == match.group(2))
+    variable, test, value = match.groups()
+    return int((defaults[variable] == value) == (test == "=="))
 
 
 # The arithmetic a Terraform number may hold here, read by Python's own parser
@@ -583,6 +585,14 @@ def _arithmetic(node: ast.AST) -> int:
     if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
         return _ARITHMETIC[type(node.op)](_arithmetic(node.left), _arithmetic(node.right))
     raise AssertionError(f"not integer arithmetic: {ast.unparse(node)}")
+
+
+def answers_arithmetic(value, answers: dict):
+    """A number, or arithmetic on answers such as "5 * (6 * timeout + x)"."""
+    if isinstance(value, (int, float)):
+        return value
+    expression = re.sub(r"[a-z_]+", lambda m: str(answers[m.group(0)]), value)
+    return _arithmetic(ast.parse(expression, mode="eval"))
 
 
 def tf_number(value, defaults: dict) -> int:
@@ -714,4 +724,157 @@ TRIGGER_SETTINGS = {
     "cdk": lambda project: cfn_trigger_settings(cdk_synth(project)),
     "terraform": terraform_trigger_settings,
     "serverless": lambda project: cfn_trigger_settings(osls_package(project)),
+}
+
+
+# --- The alarms and the topic they notify ------------------------------------
+# Each tool's alarms by name, in one notation: a dimension by what it names
+# ("function", "api", "queue <name>", a stage by its name), the topic as
+# "topic", the account as ACCOUNT; the topic (None without an alarm_email)
+# with its subscriptions and its policy's statements.
+
+# The function's own alarms, whatever the trigger (the trigger's are in
+# tests/data/triggers/<trigger>.yaml, in the same notation).
+FUNCTION_ALARMS = {
+    suffix: {"namespace": "AWS/Lambda", "metric": metric, "statistic": "Sum",
+             "dimensions": {"FunctionName": "function"}, "comparison": "GreaterThanOrEqualToThreshold", "threshold": 1}
+    for suffix, metric in (("errors", "Errors"), ("throttles", "Throttles"))}
+
+
+def _statement(effect: str, principal: str, action: str, resource: str, condition: dict) -> tuple:
+    return (effect, principal, action, resource, json.dumps(condition, sort_keys=True))
+
+
+def cfn_alarms(template: dict) -> dict:
+    resources = template["Resources"]
+
+    def of_type(kind):
+        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
+
+    def meaning(value):
+        if isinstance(value, str):
+            return value
+        if "Ref" in value:
+            target, attribute = value["Ref"], None
+        else:
+            target, attribute = _as_list(value["Fn::GetAtt"]) if isinstance(value["Fn::GetAtt"], list) else (
+                value["Fn::GetAtt"].split(".", 1))
+        if target == "AWS::AccountId":
+            return "ACCOUNT"
+        kind, properties = resources[target]["Type"], resources[target].get("Properties", {})
+        if kind == "AWS::SQS::Queue" and attribute == "QueueName":
+            return "queue " + properties["QueueName"]
+        if kind == "AWS::ApiGatewayV2::Stage" and attribute is None:
+            return properties["StageName"]
+        return {("AWS::Lambda::Function", None): "function", ("AWS::ApiGatewayV2::Api", None): "api",
+                ("AWS::SNS::Topic", None): "topic"}.get((kind, attribute), json.dumps(value))
+
+    def principal(value):
+        if value in ("*", {"AWS": "*"}):
+            return "*"
+        return value["Service"]
+
+    alarms = {a["AlarmName"]: {
+        "namespace": a["Namespace"], "metric": a["MetricName"], "statistic": a["Statistic"],
+        "dimensions": {d["Name"]: meaning(d["Value"]) for d in a["Dimensions"]},
+        "period": a["Period"], "evaluation_periods": a["EvaluationPeriods"],
+        "datapoints": a.get("DatapointsToAlarm", a["EvaluationPeriods"]), "comparison": a["ComparisonOperator"],
+        "threshold": a["Threshold"], "missing_data": a.get("TreatMissingData", "missing"),
+        "actions": [meaning(x) for x in a.get("AlarmActions", [])],
+        "ok_actions": [meaning(x) for x in a.get("OKActions", [])],
+    } for a in of_type("AWS::CloudWatch::Alarm")}
+    topics = of_type("AWS::SNS::Topic")
+    if not topics:
+        return {"alarms": alarms, "topic": None}
+    (topic,) = topics
+    return {"alarms": alarms, "topic": {
+        "name": topic["TopicName"], "kms_key": topic.get("KmsMasterKeyId"),
+        "subscriptions": sorted((s["Protocol"], s["Endpoint"]) for s in of_type("AWS::SNS::Subscription")
+                                if meaning(s["TopicArn"]) == "topic"),
+        "policy": sorted(_statement(s["Effect"], principal(s["Principal"]), s["Action"], meaning(s["Resource"]),
+                                    {test: {key: meaning(v) for key, v in condition.items()}
+                                     for test, condition in s.get("Condition", {}).items()})
+                         for p in of_type("AWS::SNS::TopicPolicy") if [meaning(t) for t in p["Topics"]] == ["topic"]
+                         for s in p["PolicyDocument"]["Statement"]),
+    }}
+
+
+def _tf_threshold(value, defaults: dict):
+    return value if isinstance(value, (int, float)) else tf_number(value, defaults)
+
+
+def terraform_alarms(project: Path) -> dict:
+    config = terraform_config(project)
+    defaults = {name: body.get("default") for name, body in config["variable"].items()}
+    resources = config["resource"]
+    documents = config.get("data", {}).get("aws_iam_policy_document", {})
+    topics = [name for name, body in resources.get("aws_sns_topic", {}).items() if tf_count(body, defaults)]
+
+    def meaning(value):
+        match = re.fullmatch(r"\$\{([\w.\[\]*]+)\}", value) if isinstance(value, str) else None
+        if not match:
+            return tf_string(value, defaults)
+        reference = match.group(1)
+        if reference == "data.aws_caller_identity.current.account_id":
+            return "ACCOUNT"
+        if reference == "aws_lambda_function.this.function_name":
+            return "function"
+        if re.fullmatch(r"aws_apigatewayv2_api\.\w+\.id", reference):
+            return "api"
+        if match := re.fullmatch(r"aws_apigatewayv2_stage\.(\w+)\.name", reference):
+            return resources["aws_apigatewayv2_stage"][match.group(1)]["name"]
+        if match := re.fullmatch(r"aws_sqs_queue\.(\w+)\.name", reference):
+            return "queue " + tf_string(resources["aws_sqs_queue"][match.group(1)]["name"], defaults)
+        if match := re.fullmatch(r"aws_sns_topic\.(\w+)\[0\]\.arn", reference):
+            assert match.group(1) in topics, reference
+            return "topic"
+        return value
+
+    def actions(value):
+        """alarm_actions: local.alarm_actions, the topics' ARNs (aws_sns_topic.x[*].arn)."""
+        assert value == "${local.alarm_actions}", value
+        (local,) = re.fullmatch(r"\$\{aws_sns_topic\.(\w+)\[\*\]\.arn\}", config["locals"]["alarm_actions"]).groups()
+        return ["topic"] if local in topics else []
+
+    alarms = {tf_string(a["alarm_name"], defaults): {
+        "namespace": a["namespace"], "metric": a["metric_name"], "statistic": a["statistic"],
+        "dimensions": {key: meaning(v) for key, v in a["dimensions"].items()},
+        "period": a["period"], "evaluation_periods": a["evaluation_periods"],
+        "datapoints": a.get("datapoints_to_alarm", a["evaluation_periods"]), "comparison": a["comparison_operator"],
+        "threshold": _tf_threshold(a["threshold"], defaults), "missing_data": a.get("treat_missing_data", "missing"),
+        "actions": actions(a["alarm_actions"]), "ok_actions": actions(a["ok_actions"]),
+    } for a in resources.get("aws_cloudwatch_metric_alarm", {}).values()}
+    if not topics:
+        return {"alarms": alarms, "topic": None}
+    (name,) = topics
+    topic = resources["aws_sns_topic"][name]
+
+    def principal(principals):
+        ((kind, identifiers),) = [(p["type"], p["identifiers"]) for p in principals]
+        return identifiers[0] if kind == "Service" else "*"
+
+    policies = [p for p in resources.get("aws_sns_topic_policy", {}).values()
+                if tf_count(p, defaults) and meaning(p["arn"]) == "topic"]
+    statements = []
+    for policy in policies:
+        (document,) = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\[0\]\.json\}", policy["policy"]).groups()
+        for s in documents[document]["statement"]:
+            ((action,), (resource,)) = (s["actions"], s["resources"])
+            statements.append(_statement(s["effect"], principal(s["principals"]), action, meaning(resource),
+                                         {c["test"]: {c["variable"]: meaning(c["values"][0])}
+                                          for c in s.get("condition", [])}))
+    return {"alarms": alarms, "topic": {
+        "name": tf_string(topic["name"], defaults), "kms_key": topic.get("kms_master_key_id"),
+        "subscriptions": sorted((s["protocol"], tf_string(s["endpoint"], defaults))
+                                for s in resources.get("aws_sns_topic_subscription", {}).values()
+                                if tf_count(s, defaults) and meaning(s["topic_arn"]) == "topic"),
+        "policy": sorted(statements),
+    }}
+
+
+ALARMS = {
+    "sam": lambda project: cfn_alarms(sam_transformed(project)),
+    "cdk": lambda project: cfn_alarms(cdk_synth(project)),
+    "terraform": terraform_alarms,
+    "serverless": lambda project: cfn_alarms(osls_package(project)),
 }
