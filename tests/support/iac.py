@@ -300,16 +300,15 @@ def tf_choice(value: str, defaults: dict) -> str:
     return yes if defaults[variable] in json.loads(listed) else no
 
 
-def cdk_settings(project: Path) -> dict:
-    resources = cdk_synth(project)["Resources"]
-
+def _cfn_settings(resources: dict, fn: dict, log_group: dict) -> dict:
+    """The settings of a synthesized CloudFormation template (CDK's, osls's),
+    whose HTTP API is plain AWS::ApiGatewayV2 resources; each tool adds its
+    role and tags."""
     def of_type(kind):
         return [r["Properties"] for r in resources.values() if r["Type"] == kind]
 
-    (fn,) = of_type("AWS::Lambda::Function")
-    log_group = next(g for g in of_type("AWS::Logs::LogGroup") if "LogGroupName" in g)
-    image = json.dumps(fn["Code"]["ImageUri"])
     stages = of_type("AWS::ApiGatewayV2::Stage")
+    image = json.dumps(fn["Code"]["ImageUri"])
     return {
         "architecture": fn["Architectures"][0],
         "memory_size": fn["MemorySize"],
@@ -323,11 +322,22 @@ def cdk_settings(project: Path) -> dict:
         "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
         "log_levels": (fn["LoggingConfig"]["ApplicationLogLevel"], fn["LoggingConfig"]["SystemLogLevel"]),
         "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
-        "role": _cdk_role(resources, fn),
         "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
         "cors": cfn_cors(of_type("AWS::ApiGatewayV2::Api")[0].get("CorsConfiguration")) if stages else None,
-        "tags": _cdk_tags(resources),
     }
+
+
+def _function(resources: dict) -> dict:
+    (fn,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    return fn
+
+
+def cdk_settings(project: Path) -> dict:
+    resources = cdk_synth(project)["Resources"]
+    fn = _function(resources)
+    log_group = resources[fn["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+    return {**_cfn_settings(resources, fn, log_group), "role": _cdk_role(resources, fn),
+            "tags": _cdk_tags(resources)}
 
 
 def _cdk_tags(resources) -> dict:
@@ -374,34 +384,12 @@ def osls_package(project: Path) -> dict:
 
 def serverless_settings(project: Path) -> dict:
     resources = osls_package(project)["Resources"]
-
-    def of_type(kind):
-        return [r["Properties"] for r in resources.values() if r["Type"] == kind]
-
-    (fn,) = of_type("AWS::Lambda::Function")
+    fn = _function(resources)
     # osls names the log group in LoggingConfig; the stack's own resource holds it.
     (log_group_id,) = [name for name, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"
                        and r["Properties"].get("LogGroupName") == fn["LoggingConfig"]["LogGroup"]]
-    log_group = resources[log_group_id]["Properties"]
-    stages = of_type("AWS::ApiGatewayV2::Stage")
-    return {
-        "architecture": fn["Architectures"][0],
-        "memory_size": fn["MemorySize"],
-        "timeout": fn["Timeout"],
-        "routes": sorted(r["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route")),
-        "log_retention_days": log_group["RetentionInDays"],
-        "log_group": log_group["LogGroupName"],
-        "function_name": fn["FunctionName"],
-        "image": "digest" if fn["Code"]["ImageUri"].endswith(f"@{DIGEST}") else fn["Code"]["ImageUri"],
-        "log_format": fn["LoggingConfig"]["LogFormat"],
-        "log_levels": (fn["LoggingConfig"]["ApplicationLogLevel"], fn["LoggingConfig"]["SystemLogLevel"]),
-        "reserved_concurrency": fn.get("ReservedConcurrentExecutions", -1),
-        "throttling": _throttling(stages[0]["DefaultRouteSettings"]) if stages else None,
-        "role": _serverless_role(resources, fn, log_group_id),
-        "access_log": json.loads(stages[0]["AccessLogSettings"]["Format"]) if stages else None,
-        "cors": cfn_cors(of_type("AWS::ApiGatewayV2::Api")[0].get("CorsConfiguration")) if stages else None,
-        "tags": _serverless_tags(project),
-    }
+    return {**_cfn_settings(resources, fn, resources[log_group_id]["Properties"]),
+            "role": _serverless_role(resources, fn, log_group_id), "tags": _serverless_tags(project)}
 
 
 def _serverless_tags(project: Path) -> dict:
