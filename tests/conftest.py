@@ -471,8 +471,8 @@ def render(template_snapshot, tmp_path_factory) -> Renders:
 # happen once; each real deploy is a group of its own. Groups start in the
 # order of SLOW_FIRST, then the rest in file order: the long ones first, so
 # that no worker is left alone with a long group at the end of the run.
-SLOW_FIRST = ("deploy", "test_iac", "terraform", "test_images", "matrix", "test_rust", "test_mise_tasks",
-              "test_publish", "test_custom")
+SLOW_FIRST = ("deploy", "act", "test_iac", "terraform", "test_images", "test_scratch", "test_serve", "matrix",
+              "test_rust", "test_mise_tasks", "test_publish", "test_custom")
 
 
 def xdist_group(item: pytest.Item) -> str:
