@@ -60,6 +60,9 @@ GOARCH = {arch: names["goarch"] for arch, names in ARCHITECTURES.items()}
 PLATFORM = {arch: names["platform"] for arch, names in ARCHITECTURES.items()}
 # qemu-user's static emulator of each.
 QEMU = {arch: f"qemu-{names['cpu']}-static" for arch, names in ARCHITECTURES.items()}
+# Debian's cross C library of each (libc6-<arch>-cross), which qemu-user needs
+# (QEMU_LD_PREFIX) to run a dynamically linked (glibc) binary of that CPU.
+CROSS_SYSROOT = {arch: Path(f"/usr/{names['cpu']}-linux-gnu") for arch, names in ARCHITECTURES.items()}
 
 
 def rust_target(architecture: str, libc: str = "gnu") -> str:

@@ -24,6 +24,7 @@ import pytest
 
 from conftest import (CARGO_TARGET_DIR, ELF_MACHINE, GOARCH, HOST_ARCH, QEMU, assert_cases, assert_near_deadline_cases,
                       bootstrap_builder, code_combinations, elf_machine, emulator, invoke, params, run, rust_target)
+from matrix import CROSS_SYSROOT
 from support import rust_targets
 
 RUST_PAIRS = [c for c in code_combinations() if c["language"] == "rust"]
@@ -31,9 +32,6 @@ RUST_TRIGGERS = [c for c in RUST_PAIRS if c["architecture"] == HOST_ARCH]
 TRIPLE = {arch: rust_target(arch) for arch in GOARCH}
 # The glibc of provided:al2023: what the Dockerfile's build stage links against.
 AL2023_GLIBC = (2, 34)
-# Where Debian's libc6-<arch>-cross puts the C library that qemu-user needs to
-# run a dynamically linked binary of another architecture.
-CROSS_SYSROOT = {"x86_64": Path("/usr/x86_64-linux-gnu"), "arm64": Path("/usr/aarch64-linux-gnu")}
 
 ENV = {"CARGO_TARGET_DIR": str(CARGO_TARGET_DIR)}
 
