@@ -90,6 +90,13 @@ def toolchain_id(env: dict) -> str:
     return out.stdout
 
 
+def zigbuild_id() -> str:
+    """cargo-zigbuild's version, and zig's (the ziglang wheel it runs)."""
+    zigbuild = subprocess.run(["cargo-zigbuild", "--version"], capture_output=True, text=True).stdout
+    pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("ziglang==")]
+    return zigbuild + "".join(pins)
+
+
 @contextmanager
 def folder_lock(folder: Path):
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -116,8 +123,11 @@ def problem(target: str, target_dir: str | None = None) -> str:
 
     folder = Path(target_dir or CARGO_TARGET_DIR)
     wanted = f"{target}.2.34" if target.endswith("-gnu") else target
+    # Keyed by what the build depends on, never by a path: every clone has
+    # its own .tools/venv, and a path in the key made each new clone (each
+    # CI run) build every target's std again, some 3 minutes.
     key = hashlib.sha256(json.dumps([toolchain_id(env), sorted(env.items()), release_profile(), wanted,
-                                     shutil.which("cargo-zigbuild")]).encode()).hexdigest()[:16]
+                                     zigbuild_id()]).encode()).hexdigest()[:16]
     stamp = folder.parent / "rust-target-probes" / f"{target}-{key}.json"
     with cargo_target_lock() if folder == CARGO_TARGET_DIR else folder_lock(folder):
         if stamp.is_file():
