@@ -158,9 +158,14 @@ def terraform_config(project: Path) -> dict:
     return merged
 
 
+def tf_defaults(config: dict) -> dict:
+    """Each variable's default: the answers, as the rendered project holds them."""
+    return {name: body.get("default") for name, body in config["variable"].items()}
+
+
 def terraform_settings(project: Path) -> dict:
     config = terraform_config(project)
-    defaults = {name: body.get("default") for name, body in config["variable"].items()}
+    defaults = tf_defaults(config)
 
     def resolve(value):
         if isinstance(value, str) and value.startswith("${var.") and value.endswith("}"):
@@ -583,9 +588,9 @@ def answers_arithmetic(value, answers: dict):
     return _arithmetic(ast.parse(expression, mode="eval"))
 
 
-def tf_number(value, defaults: dict) -> int:
+def tf_number(value, defaults: dict) -> int | float:
     """A number, or arithmetic on variables such as ${6 * var.timeout + var.x}."""
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         return value
     assert value.startswith("${") and value.endswith("}"), value
     expression = re.sub(r"var\.(\w+)", lambda m: str(defaults[m.group(1)]), value[2:-1])
@@ -594,7 +599,7 @@ def tf_number(value, defaults: dict) -> int:
 
 def terraform_trigger_settings(project: Path) -> dict:
     config = terraform_config(project)
-    defaults = {name: body.get("default") for name, body in config["variable"].items()}
+    defaults = tf_defaults(config)
     resources = config["resource"]
     documents = config.get("data", {}).get("aws_iam_policy_document", {})
 
@@ -787,13 +792,9 @@ def cfn_alarms(template: dict) -> dict:
     }}
 
 
-def _tf_threshold(value, defaults: dict):
-    return value if isinstance(value, (int, float)) else tf_number(value, defaults)
-
-
 def terraform_alarms(project: Path) -> dict:
     config = terraform_config(project)
-    defaults = {name: body.get("default") for name, body in config["variable"].items()}
+    defaults = tf_defaults(config)
     resources = config["resource"]
     documents = config.get("data", {}).get("aws_iam_policy_document", {})
     topics = [name for name, body in resources.get("aws_sns_topic", {}).items() if tf_count(body, defaults)]
@@ -829,7 +830,7 @@ def terraform_alarms(project: Path) -> dict:
         "dimensions": {key: meaning(v) for key, v in a["dimensions"].items()},
         "period": a["period"], "evaluation_periods": a["evaluation_periods"],
         "datapoints": a.get("datapoints_to_alarm", a["evaluation_periods"]), "comparison": a["comparison_operator"],
-        "threshold": _tf_threshold(a["threshold"], defaults), "missing_data": a.get("treat_missing_data", "missing"),
+        "threshold": tf_number(a["threshold"], defaults), "missing_data": a.get("treat_missing_data", "missing"),
         "actions": actions(a["alarm_actions"]), "ok_actions": actions(a["ok_actions"]),
     } for a in resources.get("aws_cloudwatch_metric_alarm", {}).values()}
     if not topics:
