@@ -59,7 +59,8 @@ import yaml
 from conftest import (COPIER, GIT_IDENTITY, ROOT, assert_case, aws, aws_env, cases_for, cdk_node_modules, mise_env,
                       moto_server, params, pick, reserve, rie_path, run, wait_for_port)
 from support.choices import TRIGGERS, output_name, trigger_outputs
-from support.iac import FUNCTION_ALARMS, OSLS_TEMPLATE, CfnLoader, answers_arithmetic, terraform_config
+from support.iac import (FUNCTION_ALARMS, OSLS_TEMPLATE, CfnLoader, answers_arithmetic, cfn_cors, expected_cors,
+                         terraform_config)
 from support.releases import first_release
 
 REGION = "eu-west-2"  # differs from the answered default, to show it is honoured
@@ -335,22 +336,16 @@ def assert_http_api(p: Project, answers: dict, fn: dict, outputs: dict) -> None:
 
 
 def assert_cors(cors: dict | None, answers: dict) -> None:
-    """The deployed CORS settings: the answered origins, the routes' methods,
-    the request headers, a 300 s preflight cache and no credentials; none
-    without origins."""
-    origins = [o.strip() for o in answers.get("cors_allow_origins", "").split(",") if o.strip()]
-    if not origins:
+    """The deployed CORS settings (an HTTP API's CorsConfiguration, a Function
+    URL's Cors) are the ones every IaC must give for these answers (the
+    origins, the routes' methods, the request headers, a 300 s preflight
+    cache, no credentials); none without origins."""
+    expected = expected_cors(answers)
+    if expected is None:
         assert not cors, cors
         return
     assert cors, "no CORS settings deployed"
-    assert sorted(cors["AllowOrigins"]) == sorted(origins), cors
-    assert sorted(cors["AllowMethods"]) == sorted({r.split(" ", 1)[0] for r in ROUTES}), cors
-    # A JSON body's content-type, and a SigV4 signature's headers for a Function URL with AWS_IAM.
-    signed = answers["trigger"] == "function-url" and answers.get("function_url_auth") == "AWS_IAM"
-    assert sorted(h.lower() for h in cors["AllowHeaders"]) == sorted(
-        ["content-type", *(["authorization", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
-                           if signed else [])]), cors
-    assert cors["MaxAge"] == 300 and not cors.get("AllowCredentials", False), cors
+    assert cfn_cors({**cors, "AllowHeaders": [h.lower() for h in cors["AllowHeaders"]]}) == expected, cors
 
 
 def function_policy(p: Project) -> list:

@@ -15,8 +15,8 @@ from conftest import COPIER, ROOT, one_per, params, run
 from support.choices import IAC_TOOLS, TRIGGERS
 from support.iac import (ALARMS, CUSTOM, DEFAULT_RETENTION, DEFAULT_VISIBILITY, FUNCTION_ALARMS, IAC_PROJECTS, IACS,
                          OWN_LOG_GROUP, SETTINGS, OSLS_TEMPLATE, TRIGGER_SETTINGS, answers_arithmetic,
-                         aws_provider_mirror, cdk_synth, iac_projects, lifecycle_rule, osls_package, terraform_binary,
-                         terraform_config)
+                         aws_provider_mirror, cdk_synth, expected_cors, iac_projects, lifecycle_rule, osls_package,
+                         terraform_binary, terraform_config)
 
 
 # The SAM template changes with the trigger and the architecture only (and
@@ -234,21 +234,6 @@ def test_equivalent_settings_in_every_iac(render, architecture):
 
 # A SigV4 signature's headers, which a browser signing its calls to a
 # Function URL with AWS_IAM sends.
-SIGV4_HEADERS = ["authorization", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
-
-
-def expected_cors(answers: dict) -> dict | None:
-    """The CORS settings every IaC must give for these answers (cors_allow_origins's)."""
-    origins = answers.get("cors_allow_origins", "")
-    if not origins.strip():
-        return None
-    signed = answers["trigger"] == "function-url" and answers.get("function_url_auth", "AWS_IAM") == "AWS_IAM"
-    return {"origins": sorted(o.strip() for o in origins.split(",")),
-            "methods": sorted({r.split(" ", 1)[0] for r in yaml.safe_load(COPIER["http_routes"]["default"])}),
-            "headers": sorted(["content-type", *(SIGV4_HEADERS if signed else [])]), "max_age": 300,
-            "credentials": False}
-
-
 def expected_trigger_settings(answers: dict) -> dict:
     """What every IaC must create for the trigger, in cfn_trigger_settings' notation."""
     fn = "hello-fn"

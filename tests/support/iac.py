@@ -20,7 +20,7 @@ import pytest
 import yaml
 from hcl2 import SerializationOptions
 
-from conftest import FREE_TEXT, MATRIX, ROOT, cdk_node_modules, combo_id, hostile_answer, one_per, run
+from conftest import COPIER, FREE_TEXT, MATRIX, ROOT, cdk_node_modules, combo_id, hostile_answer, one_per, run
 from support.choices import TRIGGERS, output_name, trigger_outputs
 
 IACS = sorted({c["iac"] for c in MATRIX})
@@ -233,6 +233,26 @@ def tf_string(value: str, defaults: dict) -> str:
 # An HTTP API's CorsConfiguration or a Function URL's Cors in one notation
 # (None without one); CloudFormation's AllowCredentials defaults to false.
 
+def cors_origins(answer: str) -> list[str]:
+    """cors_allow_origins's origins: comma-separated, spaces around them allowed."""
+    return [o.strip() for o in answer.split(",") if o.strip()]
+
+
+SIGV4_HEADERS = ["authorization", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
+
+
+def expected_cors(answers: dict) -> dict | None:
+    """The CORS settings every IaC must give for these answers (cors_allow_origins's)."""
+    origins = cors_origins(answers.get("cors_allow_origins", ""))
+    if not origins:
+        return None
+    signed = answers["trigger"] == "function-url" and answers.get("function_url_auth", "AWS_IAM") == "AWS_IAM"
+    return {"origins": sorted(origins),
+            "methods": sorted({r.split(" ", 1)[0] for r in yaml.safe_load(COPIER["http_routes"]["default"])}),
+            "headers": sorted(["content-type", *(SIGV4_HEADERS if signed else [])]), "max_age": 300,
+            "credentials": False}
+
+
 def cfn_cors(cors: dict | None) -> dict | None:
     if cors is None:
         return None
@@ -249,7 +269,7 @@ TF_CORS_ORIGINS = '${[for origin in split(",", var.cors_allow_origins) : trimspa
 def tf_cors(resource: dict, block: str, config: dict, defaults: dict) -> dict | None:
     """A resource's dynamic CORS block, present when the origins list is not empty."""
     assert config["locals"]["cors_allow_origins"] == TF_CORS_ORIGINS, config["locals"]["cors_allow_origins"]
-    origins = [o.strip() for o in defaults["cors_allow_origins"].split(",") if o.strip()]
+    origins = cors_origins(defaults["cors_allow_origins"])
     (dynamic,) = [d[block] for d in resource.get("dynamic", []) if block in d]
     assert dynamic["for_each"] == "${length(local.cors_allow_origins) > 0 ? [1] : []}", dynamic["for_each"]
     if not origins:
