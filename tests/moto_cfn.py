@@ -60,6 +60,11 @@ This module fills those gaps, and nothing else:
   /_standin/change-set-calls answers the list: `mise run diff`'s tests check
   that a preview's change set is described and deleted, never executed;
 - inline policy documents given as dicts are stored as JSON;
+- SetQueueAttributes keeps a queue's Policy unless it sets one (moto's
+  clears it on any other attribute, so a queue's policy vanished when its
+  redrive policy changed), and a queue's Policy and RedrivePolicy come back
+  compact, as SQS returns them (moto's spacing made Terraform see a change
+  on every deploy, and wait out SQS's propagation checks for it);
 - a log group's Arn attribute ends with ":*", as CloudFormation's does;
 - AWS::Lambda::Url, AWS::Lambda::EventInvokeConfig, AWS::Scheduler::Schedule,
   AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm, AWS::SNS::Subscription and
@@ -111,6 +116,7 @@ from moto.ecr.responses import ECRResponse
 from moto.iam.models import Group, Role, User, iam_backends
 from moto.logs.models import LogGroup
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.sqs.models import Queue
 
 SERVERLESS = "AWS::Serverless-2016-10-31"
 
@@ -736,6 +742,27 @@ def _json_policy(put_policy):
     return put
 
 
+def _set_queue_attributes_keeping_policy(set_attributes):
+    def set_(self, attributes: dict[str, Any], now: float | None = None) -> None:
+        policy = self.policy if hasattr(self, "_policy_json") else None  # None while created
+        set_attributes(self, attributes, now)
+        if "Policy" not in attributes:
+            self.policy = policy
+
+    return set_
+
+
+def _compact_queue_json(attributes):
+    def read(self) -> dict[str, Any]:
+        result = attributes.fget(self)
+        for name in ("Policy", "RedrivePolicy"):
+            if result.get(name):
+                result[name] = json.dumps(json.loads(result[name]), separators=(",", ":"))
+        return result
+
+    return property(read)
+
+
 _log_group_attribute = LogGroup.get_cfn_attribute
 
 
@@ -952,6 +979,8 @@ def install() -> None:
     cfn_models.CloudFormationBackend.validate_template = _validate_template_errors_only
     for owner in (Role, User, Group):
         owner.put_policy = _json_policy(owner.put_policy)
+    Queue._set_attributes = _set_queue_attributes_keeping_policy(Queue._set_attributes)
+    Queue.attributes = _compact_queue_json(Queue.attributes)
     # The ApiGatewayV2 models register themselves by subclassing
     # CloudFormationModel; moto caches its model map on first use.
     from moto.cloudformation import parsing
