@@ -30,6 +30,7 @@ import yaml
 from matrix import (ARCHITECTURES, COPIER, GOARCH, HOST_ARCH, MATRIX_QUESTIONS, PLATFORM, QEMU, ROOT, VERSIONS,  # noqa: F401
                     choice_values, copier_jinja_env, disabled_reason, event_kind, matrix, render_validator, rust_target)
 from ports import reserve, reserve_one  # the tests' ports (tests/ports.py says how)
+from support import rust_targets
 
 CASES = yaml.safe_load((ROOT / "tests" / "cases.yaml").read_text())
 
@@ -82,6 +83,9 @@ def elf_machine(binary: Path) -> int:
 # rendered from the same template share the build of their own crate too.
 CARGO_TARGET_DIR = (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
                     / "lambda-template-tests" / "cargo-target")
+# cargo-zigbuild and zig from the same paths in every clone, for every build
+# and task the tests run (support/rust_targets.py's stable_zigbuild says why).
+os.environ.update(rust_targets.stable_zigbuild(CARGO_TARGET_DIR.parent))
 
 
 

@@ -97,6 +97,38 @@ def zigbuild_id() -> str:
     return zigbuild + "".join(pins)
 
 
+def stable_zigbuild(cache: Path) -> dict:
+    """The environment that runs cargo-zigbuild and zig from paths that stay
+    the same from clone to clone (empty where either is missing). cargo-zigbuild
+    writes linker wrappers naming its own path and zig's, in a folder named by
+    their hash, and cargo rebuilds every crate of a target, the standard library
+    build-std makes included, when the linker's path changes: with each clone's
+    .tools/venv that was every CI run. Here both live under cache, in a folder
+    keyed by their versions: cargo-zigbuild copied (it is one executable), zig
+    a link to this clone's ziglang (re-pointed each run; zig finds its library
+    from its real path)."""
+    exe = shutil.which("cargo-zigbuild")
+    try:
+        import ziglang
+    except ImportError:
+        return {}
+    zig = Path(ziglang.__file__).resolve().parent / "zig"
+    if not exe or not zig.is_file():
+        return {}
+    folder = cache / "zigbuild" / hashlib.sha256(zigbuild_id().encode()).hexdigest()[:12]
+    with folder_lock(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / "cargo-zigbuild").is_file():
+            shutil.copy2(exe, folder / "cargo-zigbuild.partial")
+            os.replace(folder / "cargo-zigbuild.partial", folder / "cargo-zigbuild")
+        link = folder / "zig.partial"
+        link.unlink(missing_ok=True)
+        link.symlink_to(zig)
+        os.replace(link, folder / "zig")
+    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}",
+            "CARGO_ZIGBUILD_ZIG_COMMAND": str(folder / "zig")}
+
+
 @contextmanager
 def folder_lock(folder: Path):
     folder.parent.mkdir(parents=True, exist_ok=True)
