@@ -23,6 +23,7 @@ projects that a deploy already covers are not run again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,8 +37,9 @@ import pytest
 import yaml
 
 import standin_images
-from conftest import (GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, mise_env, moto_server, one_per, params, pick,
-                      reserve_one, run, scratch_emulator)
+from conftest import (CARGO_TARGET_DIR, GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, mise_env, moto_server, one_per,
+                      params, pick, reserve_one, run, scratch_emulator)
+from support import rust_targets
 from support.images import emulation_missing, rust_target_missing
 
 ACT = shutil.which("act") or str(Path.home() / "go" / "bin" / "act")
@@ -128,6 +130,13 @@ def docker_api(tmp_path_factory):
         log.close()
 
 
+# The Rust projects' cargo target folder on the runner: kept between runs, as
+# a CI cache would keep it (the workflows' test job compiles the dependencies
+# for clippy and the tests otherwise, every run). Its own folder, locked
+# around each act run, since every project builds the same crate name.
+ACT_CARGO_TARGET_DIR = CARGO_TARGET_DIR.parent / "cargo-target-act"
+
+
 class Run:
     """One act run in a fresh git repository of a rendered project."""
 
@@ -144,8 +153,15 @@ class Run:
                "--action-cache-path", str(self.tmp / "act-cache"),
                "--env", f"SMOKE_TEST_PORT={self.port}", *local_repositories(self.project), *args]
         env = {k: v for k, v in {**os.environ, **self.env}.items() if v is not None}  # None: unset
-        proc = subprocess.run(cmd, cwd=self.project, env=env,
-                              capture_output=True, text=True, timeout=1800)
+        cargo = (self.project / "Cargo.toml").is_file()
+        with rust_targets.folder_lock(ACT_CARGO_TARGET_DIR) if cargo else contextlib.nullcontext():
+            if cargo:
+                # Newer than what another project built there: cargo builds
+                # this project's own crate again, and reuses the dependencies.
+                for source in [self.project / "Cargo.toml", *(self.project / "src").rglob("*.rs")]:
+                    os.utime(source)
+            proc = subprocess.run(cmd, cwd=self.project, env={**env, "CARGO_TARGET_DIR": str(ACT_CARGO_TARGET_DIR)}
+                                  if cargo else env, capture_output=True, text=True, timeout=1800)
         (self.tmp / "act.log").write_text(proc.stdout + proc.stderr)
         return proc
 
