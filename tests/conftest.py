@@ -465,9 +465,10 @@ def render(template_snapshot, tmp_path_factory) -> Renders:
     return Renders(template_snapshot, tmp_path_factory.mktemp("render"))
 
 
-# --- Groups: both cores busy, shared work done once ------------------------------
+# --- Groups: every core busy, shared work done once ------------------------------
 #
-# pytest.ini runs the suite on every core with pytest-xdist (--dist loadgroup):
+# pytest.ini runs the suite with pytest-xdist (--dist loadgroup), a worker per
+# core and half as many again (pytest_xdist_auto_num_workers, below):
 # a group's tests all run in one worker, in order, so what they share (a
 # module's fixtures, a rendered project, a build) is made once. A test's group
 # is its module's name unless it is marked @pytest.mark.xdist_group(name): the
@@ -477,6 +478,15 @@ def render(template_snapshot, tmp_path_factory) -> Renders:
 # that no worker is left alone with a long group at the end of the run.
 SLOW_FIRST = ("deploy", "act", "test_iac", "terraform", "test_images", "test_scratch", "test_serve", "matrix",
               "test_rust", "test_mise_tasks", "test_publish", "test_custom")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """--numprocesses=auto (pytest.ini): a worker per core and half as many
+    again. With one per core a quarter of the CPU sat idle in a warm run
+    (vmstat): the deploy, act and serve tests spend much of their time
+    waiting on moto, on the deploy tools' polling and on servers starting."""
+    cores = os.cpu_count() or 1
+    return cores + cores // 2
 
 
 def xdist_group(item: pytest.Item) -> str:
