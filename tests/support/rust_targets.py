@@ -104,16 +104,16 @@ def stable_zigbuild(cache: Path) -> dict:
     their hash, and cargo rebuilds every crate of a target, the standard library
     build-std makes included, when the linker's path changes: with each clone's
     .tools/venv that was every CI run. Here both live under cache, in a folder
-    keyed by their versions: cargo-zigbuild copied (it is one executable), zig
-    a link to this clone's ziglang (re-pointed each run; zig finds its library
-    from its real path)."""
+    keyed by their versions, copied there once: cargo-zigbuild (one
+    executable) and the ziglang package (zig and its library, some 380 MB;
+    a link to a clone's copy would dangle once that clone is deleted)."""
     exe = shutil.which("cargo-zigbuild")
     try:
         import ziglang
     except ImportError:
         return {}
-    zig = Path(ziglang.__file__).resolve().parent / "zig"
-    if not exe or not zig.is_file():
+    package = Path(ziglang.__file__).resolve().parent
+    if not exe or not (package / "zig").is_file():
         return {}
     folder = cache / "zigbuild" / hashlib.sha256(zigbuild_id().encode()).hexdigest()[:12]
     with folder_lock(folder):
@@ -121,12 +121,14 @@ def stable_zigbuild(cache: Path) -> dict:
         if not (folder / "cargo-zigbuild").is_file():
             shutil.copy2(exe, folder / "cargo-zigbuild.partial")
             os.replace(folder / "cargo-zigbuild.partial", folder / "cargo-zigbuild")
-        link = folder / "zig.partial"
-        link.unlink(missing_ok=True)
-        link.symlink_to(zig)
-        os.replace(link, folder / "zig")
+        if (folder / "zig").is_symlink():  # (a link to a clone's ziglang, before)
+            (folder / "zig").unlink()
+        if not (folder / "ziglang" / "zig").is_file():
+            shutil.rmtree(folder / "ziglang.partial", ignore_errors=True)
+            shutil.copytree(package, folder / "ziglang.partial", ignore=shutil.ignore_patterns("__pycache__"))
+            os.replace(folder / "ziglang.partial", folder / "ziglang")
     return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}",
-            "CARGO_ZIGBUILD_ZIG_COMMAND": str(folder / "zig")}
+            "CARGO_ZIGBUILD_ZIG_COMMAND": str(folder / "ziglang" / "zig")}
 
 
 @contextmanager
