@@ -120,22 +120,23 @@ def cargo_target_lock():
             _cargo_lock_depth[0] = 0
 
 
-def claim_cargo_target(project: Path) -> None:
+def claim_cargo_target(project: Path, target_dir: Path = CARGO_TARGET_DIR) -> None:
     """Makes cargo rebuild this project's own crate where another project
     built last. Every project's crate has the same name and, in the shared
     folder, the same output files; cargo takes them as up to date when the
     sources are older than the outputs, so a project rendered before another
     one's build ran that one's binary (its tests read the other project's
     events). Sources touched now are newer: cargo rebuilds the crate, not
-    the dependencies. Called under cargo_target_lock()."""
+    the dependencies. Called under the folder's lock (cargo_target_lock()
+    for CARGO_TARGET_DIR)."""
     if not (project / "Cargo.toml").is_file():
         return
-    last = CARGO_TARGET_DIR / ".last-project"
+    last = target_dir / ".last-project"
     if last.is_file() and last.read_text() == str(project.resolve()):
         return
     for source in [project / "Cargo.toml", *(project / "src").rglob("*.rs")]:
         os.utime(source)
-    CARGO_TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    target_dir.mkdir(parents=True, exist_ok=True)
     last.write_text(str(project.resolve()))
 
 

@@ -37,8 +37,8 @@ import pytest
 import yaml
 
 import standin_images
-from conftest import (CARGO_TARGET_DIR, GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, mise_env, moto_server, one_per,
-                      params, pick, reserve_one, run, scratch_emulator)
+from conftest import (CARGO_TARGET_DIR, GIT_IDENTITY, GOARCH, ROOT, aws, aws_env, claim_cargo_target, mise_env,
+                      moto_server, one_per, params, pick, reserve_one, run, scratch_emulator)
 from support import rust_targets
 from support.images import emulation_missing, rust_target_missing
 
@@ -154,14 +154,12 @@ class Run:
                "--env", f"SMOKE_TEST_PORT={self.port}", *local_repositories(self.project), *args]
         env = {k: v for k, v in {**os.environ, **self.env}.items() if v is not None}  # None: unset
         cargo = (self.project / "Cargo.toml").is_file()
+        if cargo:
+            env["CARGO_TARGET_DIR"] = str(ACT_CARGO_TARGET_DIR)
         with rust_targets.folder_lock(ACT_CARGO_TARGET_DIR) if cargo else contextlib.nullcontext():
             if cargo:
-                # Newer than what another project built there: cargo builds
-                # this project's own crate again, and reuses the dependencies.
-                for source in [self.project / "Cargo.toml", *(self.project / "src").rglob("*.rs")]:
-                    os.utime(source)
-            proc = subprocess.run(cmd, cwd=self.project, env={**env, "CARGO_TARGET_DIR": str(ACT_CARGO_TARGET_DIR)}
-                                  if cargo else env, capture_output=True, text=True, timeout=1800)
+                claim_cargo_target(self.project, ACT_CARGO_TARGET_DIR)
+            proc = subprocess.run(cmd, cwd=self.project, env=env, capture_output=True, text=True, timeout=1800)
         (self.tmp / "act.log").write_text(proc.stdout + proc.stderr)
         return proc
 
