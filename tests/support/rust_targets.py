@@ -121,8 +121,6 @@ def stable_zigbuild(cache: Path) -> dict:
         if not (folder / "cargo-zigbuild").is_file():
             shutil.copy2(exe, folder / "cargo-zigbuild.partial")
             os.replace(folder / "cargo-zigbuild.partial", folder / "cargo-zigbuild")
-        if (folder / "zig").is_symlink():  # (a link to a clone's ziglang, before)
-            (folder / "zig").unlink()
         if not (folder / "ziglang" / "zig").is_file():
             shutil.rmtree(folder / "ziglang.partial", ignore_errors=True)
             shutil.copytree(package, folder / "ziglang.partial", ignore=shutil.ignore_patterns("__pycache__"))
