@@ -283,8 +283,6 @@ def test_equivalent_settings_in_every_iac(render, architecture):
         assert settings == expected, iac
 
 
-# A SigV4 signature's headers, which a browser signing its calls to a
-# Function URL with AWS_IAM sends.
 def expected_trigger_settings(answers: dict) -> dict:
     """What every IaC must create for the trigger, in cfn_trigger_settings' notation."""
     fn = "hello-fn"

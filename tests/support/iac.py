@@ -238,6 +238,8 @@ def cors_origins(answer: str) -> list[str]:
     return [o.strip() for o in answer.split(",") if o.strip()]
 
 
+# A SigV4 signature's headers, which a browser signing its calls to a
+# Function URL with AWS_IAM sends.
 SIGV4_HEADERS = ["authorization", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"]
 
 
